@@ -1,0 +1,40 @@
+// The checker: verifies a store. Without read_data it checks that the config
+// and key slots parse, every index authenticates, every pack named by an
+// index exists with a plausible size, every snapshot loads and every tree
+// page it reaches decodes and names only blobs the index knows. With
+// read_data it also downloads every pack, verifies its name (BLAKE2b of its
+// bytes), its header, and every blob (decrypt, decompress, id).
+//
+// Each problem names the damaged object and, where known, the snapshot paths
+// whose content lives in it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/progress.h"
+#include "core/repository.h"
+
+namespace kloset {
+
+struct CheckProblem {
+  std::string object;               // e.g. "packs/ab/ab12...", "snapshots/..."
+  std::string what;                 // e.g. "pack is missing", "blob 12ab... does not authenticate"
+  std::vector<std::string> affected;  // "<short snapshot id>:/path/to/file"
+};
+
+struct CheckOptions {
+  bool read_data = false;
+};
+
+struct CheckReport {
+  uint64_t snapshots = 0, trees = 0, blobs = 0, packs = 0, indexes = 0;
+  std::vector<CheckProblem> problems;
+  bool ok() const { return problems.empty(); }
+};
+
+// Returns OK when the check ran (whatever it found, see report); an error
+// only when the check itself could not run (e.g. the remote is unreachable).
+Status Check(Repository* repo, const CheckOptions& opts, Progress* progress, CheckReport* report);
+
+}  // namespace kloset

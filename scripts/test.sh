@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite:
+#   1. a RelWithDebInfo build with -Werror, every CTest case;
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build, every CTest case;
+#   3. each libFuzzer target for a short run (clang), starting from its seed corpus.
+# Environment: KLOSETFS_JOBS (default: nproc), KLOSETFS_FUZZ_SECONDS (default 20; 0 skips step 3),
+# KLOSETFS_SKIP_SANITIZERS=1 skips step 2 (for quick local runs only; CI runs everything).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh test
+jobs=${KLOSETFS_JOBS:-$(nproc)}
+fuzz_seconds=${KLOSETFS_FUZZ_SECONDS:-20}
+
+run_suite() {  # build-dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DKLOSETFS_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
+}
+
+echo "== build and test (RelWithDebInfo)"
+run_suite build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+if [ "${KLOSETFS_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DKLOSETFS_SANITIZE=address,undefined
+fi
+
+if [ "$fuzz_seconds" != 0 ]; then
+  echo "== fuzz each parser of stored bytes for ${fuzz_seconds}s"
+  CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DKLOSETFS_FUZZ=ON -DKLOSETFS_WERROR=OFF -DKLOSETFS_SANITIZE=address,undefined -DKLOSETFS_TESTS=ON \
+    -DKLOSETFS_BENCH=OFF >/dev/null
+  targets=$(cd fuzz && ls *_fuzz.cc 2>/dev/null | sed 's/\.cc$//' || true)
+  [ -z "$targets" ] || cmake --build build/fuzz -j "$jobs" --target $targets
+  for t in $targets; do
+    work=$(mktemp -d)
+    cp -r "fuzz/corpus/$t/." "$work/"
+    echo "-- $t"
+    build/fuzz/fuzz/$t -max_total_time="$fuzz_seconds" -print_final_stats=0 "$work" 2>&1 | tail -2
+    rm -rf "$work"
+  done
+fi
+echo "all test stages passed"
