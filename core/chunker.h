@@ -12,7 +12,7 @@
 // spread over bits 63..16 of the hash (see ChunkMask). Because the left shift
 // pushes old bytes out, h depends only on the last 64 bytes: a cut depends
 // on the 64 bytes that end it and its distance from the chunk start, nothing
-// else. The hash starts 64 bytes before min_size so this holds at every
+// else. Hashing starts at offset min_size - 64 so this holds at every
 // allowed cut point.
 //
 // Thread safety: a Chunker is used by one thread at a time; GearTable is
@@ -29,9 +29,9 @@ namespace kloset {
 
 struct ChunkerParams {
   uint32_t min_size = 256 * 1024;
-  uint32_t avg_size = 1024 * 1024;   // a power of two
+  uint32_t avg_size = 1024 * 1024;  // a power of two
   uint32_t max_size = 4 * 1024 * 1024;
-  uint32_t normalization = 2;        // FastCDC normalization level (0..3)
+  uint32_t normalization = 2;  // FastCDC normalization level (0..3)
 
   // True when the parameters are usable: avg a power of two in [256, 2^28],
   // 64 <= min <= avg <= max <= 2^30 and normalization <= 3. Parameters read

@@ -77,6 +77,12 @@ void MemoryBlobStore::FailSaves(Status s) {
   fail_saves_ = std::move(s);
 }
 
+void MemoryBlobStore::ForEach(
+    const std::function<void(BlobType, const Hash&, const std::string&)>& fn) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [k, v] : blobs_) fn(k.first, k.second, v);
+}
+
 size_t MemoryBlobStore::blob_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return blobs_.size();

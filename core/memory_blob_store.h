@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -39,6 +40,9 @@ class MemoryBlobStore : public BlobStore {
   bool Erase(BlobType type, const Hash& id);
   // While set, SaveBlob fails with this status (OK() clears it).
   void FailSaves(Status s);
+  // Calls fn for every blob, in (type, id) order, under the store's lock
+  // (fn must not call back into the store).
+  void ForEach(const std::function<void(BlobType, const Hash&, const std::string&)>& fn) const;
 
   size_t blob_count() const;
   size_t blob_count(BlobType type) const;

@@ -22,6 +22,8 @@ struct ChunkRef {
   Hash id{};
   uint64_t size = 0;  // plaintext bytes
   bool is_hole = false;
+
+  bool operator==(const ChunkRef&) const = default;
 };
 
 struct Node {

@@ -14,6 +14,23 @@
 // written by a completed operation.
 //
 // Thread safety: every public method may be called from many threads.
+// Internal lock order (never acquired in the other direction):
+//   flush_mu -> packer_mu[type] -> OpenPack::mu -> index_mu -> upload_mu
+// fetch_mu and the tree LRU's mutex are leaves; no lock is held across a
+// Remote call except flush_mu (which serializes Flush calls).
+//
+// Writes: SaveBlob compresses and encrypts in the caller's thread and
+// appends to the open pack of its type; full packs are uploaded by
+// `transfers` background threads, at most transfers + 2 packs in memory
+// (SaveBlob blocks beyond that). A failed upload makes the Repository refuse
+// further writes: SaveBlob and every later Flush return that error (reads go
+// on); a pack that failed is never named by an index. Blobs saved but not
+// flushed when the Repository is destroyed are lost (their packs, if
+// uploaded, are unreferenced garbage for a future prune).
+//
+// Reads: LoadBlob does one ranged Read per blob. Packs holding tree blobs,
+// indexes and snapshots are cached whole on local disk (see ObjectCache);
+// decrypted tree pages are kept in a small in-memory LRU.
 #pragma once
 
 #include <array>
@@ -28,21 +45,22 @@
 #include "core/blob_store.h"
 #include "core/chunker.h"
 #include "core/compress.h"
+#include "core/config_object.h"
 #include "core/crypto.h"
+#include "core/index.h"
 #include "remotes/remote.h"
 
 namespace kloset {
 
-constexpr uint32_t kFormatVersion = 1;
+// kFormatVersion and StoreConfig: core/config_object.h.
 
-struct StoreConfig {
-  uint32_t version = kFormatVersion;
-  std::array<uint8_t, 16> store_id{};  // random, names the cache folder
-  ChunkerParams chunker;
-  uint32_t pack_size = 16 << 20;       // target packfile size in bytes
-  int compression_level = 3;           // zstd level for blobs
-  int64_t created_ns = 0;
-  std::string StoreIdHex() const { return ToHex(store_id.data(), store_id.size()); }
+struct OpenOptions {
+  // Root of the local cache; this store's entries go to <root>/<store id hex>/.
+  // Empty: $XDG_CACHE_HOME/klosetfs (or ~/.cache/klosetfs).
+  std::string cache_dir;
+  bool no_cache = false;  // --no-cache
+  int transfers = 0;      // parallel uploads; 0 = remote's MaxParallel()
+  size_t tree_lru_bytes = 8 << 20;  // in-memory cache of decrypted tree pages
 };
 
 struct InitOptions {
@@ -51,29 +69,23 @@ struct InitOptions {
   uint32_t pack_size = 16 << 20;
   int compression_level = 3;
   std::string key_label;  // e.g. "user@host", shown by `key list`
+  OpenOptions open;       // how the new store stays open (cache, transfers)
 };
 
-struct OpenOptions {
-  std::string cache_dir;  // empty: $XDG_CACHE_HOME/klosetfs (or ~/.cache/klosetfs)
-  bool no_cache = false;  // --no-cache
-  int transfers = 0;      // parallel uploads; 0 = remote's MaxParallel()
-};
-
-struct IndexEntry {
-  Hash id{};
-  BlobType type = BlobType::kData;
-  Compression compression = Compression::kNone;
-  uint32_t pack = 0;          // index into Repository::packs()
-  uint64_t offset = 0;        // of the sealed blob within the pack
-  uint32_t stored_size = 0;   // sealed bytes (incl. nonce and tag)
-  uint32_t raw_size = 0;      // plaintext bytes
-};
+// IndexEntry: core/index.h.
 
 struct KeyInfo {
   std::string id;      // hex name under keys/
   std::string label;
   int64_t created_ns = 0;
   bool current = false;  // the slot that opened this session
+  bool damaged = false;  // checksum fails or the label does not authenticate
+};
+
+// An object that failed to load (e.g. a damaged index), for check.
+struct DamagedObject {
+  std::string name;
+  Status status;
 };
 
 struct RepoStats {
@@ -86,9 +98,11 @@ class Repository : public BlobStore {
   // Creates a store on an empty remote (kExists if a config is there).
   static Status Init(std::unique_ptr<Remote> remote, std::string_view passphrase,
                      const InitOptions& opts, std::unique_ptr<Repository>* out);
-  // Opens a store: reads config (kVersion if newer), unlocks a key slot
-  // (kWrongPassword if none opens, kCorrupt if a slot is damaged and no other
-  // opens), loads the index (from the cache where possible).
+  // Opens a store: reads config (kNotFound if absent, kCorrupt if not a
+  // store, kVersion if newer), unlocks a key slot (kWrongPassword if none
+  // opens, kCorrupt if every slot is damaged), loads every index (from the
+  // cache where possible). A damaged index does not fail Open: it is listed
+  // by DamagedIndexes() and the blobs of the other indexes stay readable.
   static Status Open(std::unique_ptr<Remote> remote, std::string_view passphrase,
                      const OpenOptions& opts, std::unique_ptr<Repository>* out);
   ~Repository() override;
@@ -107,33 +121,54 @@ class Repository : public BlobStore {
   Remote* remote() const;
   RepoStats& stats();
 
-  // Reads indexes written since Open (by other processes or hosts).
+  // Reads indexes written since Open (by other processes or hosts). Errors
+  // only when index/ cannot be listed; damaged indexes are recorded.
   Status RefreshIndex();
-  // Index inspection for check. fn is called under no lock held by the caller.
+  // Index inspection for check. fn is called on a copy of the index with no
+  // Repository lock held, so it may call back into the Repository.
   void ForEachBlob(const std::function<void(const IndexEntry&)>& fn) const;
+  // kNotFound unless an index (loaded, or written by this process) names it.
   Status LookupBlob(const Hash& id, BlobType type, IndexEntry* out) const;
-  Hash PackId(uint32_t pack) const;
+  Hash PackId(uint32_t pack) const;  // pack < PackCount()
   size_t PackCount() const;
-  // Names of the index objects loaded (for check).
+  // Names of the index objects loaded or written (for check).
   std::vector<std::string> IndexObjects() const;
+  // Index objects that could not be loaded, with why (kCorrupt naming them).
+  std::vector<DamagedObject> DamagedIndexes() const;
 
   // Sealed standalone objects (snapshots, locks). `dir` is "snapshots" or
-  // "locks"; `label` is the AAD domain. The object is named by the
-  // BLAKE2b-256 of its stored bytes; *id receives it.
+  // "locks" (kInvalidArgument otherwise); `label` is the AAD domain. The
+  // object is named by the BLAKE2b-256 of its stored bytes; *id receives it.
+  // Snapshots are also put in the local cache.
   Status SaveObject(const std::string& dir, std::string_view label, std::string_view plaintext,
                     Hash* id);
-  // Loads and opens `name`, verifying its name against its bytes.
+  // Loads and opens `name` ("snapshots/<hex>", "locks/<hex>", "index/<hh>/<hex>"),
+  // verifying its name against its bytes (cache first for snapshots and
+  // indexes). kCorrupt naming the object on a mismatch or failed
+  // authentication; kNotFound if absent.
   Status LoadObject(const std::string& name, std::string_view label, std::string* plaintext);
+  // Deletes a snapshot or lock object from the remote and the cache.
+  Status DeleteObject(const std::string& name);
 
-  // Key slots.
+  // Key slots. AddKey writes a new slot wrapping this store's master key;
+  // *key_id (optional) receives its hex name.
   Status AddKey(std::string_view passphrase, const KdfParams& kdf, const std::string& label,
                 std::string* key_id);
+  // Every slot, sorted by creation time. Damaged slots are listed with
+  // damaged = true.
   Status ListKeys(std::vector<KeyInfo>* keys);
-  // Refuses (kInvalidArgument) to remove the slot in use or the last slot.
+  // Removes the slot whose hex name starts with `key_id_prefix`. kNotFound if
+  // none matches; kInvalidArgument if several match, if it is the slot in
+  // use, or if no other intact slot would remain.
   Status RemoveKey(const std::string& key_id_prefix);
+  // Hex name of the slot that opened this session.
+  const std::string& CurrentKeyId() const;
 
-  // Parses sealed pack header of a whole pack (check --read-data).
+  // Parses the sealed header of a whole pack (check --read-data). Entries get
+  // offsets and pack = kNoPack. kCorrupt on anything wrong.
   Status ReadPackHeader(const std::string& pack_bytes, std::vector<IndexEntry>* entries) const;
+  // Folder of the local cache for this store ("" with no_cache).
+  std::string CacheDir() const;
 
   struct Impl;
 
@@ -146,5 +181,7 @@ class Repository : public BlobStore {
 std::string PackName(const Hash& id);    // packs/<hh>/<hex>
 std::string IndexName(const Hash& id);   // index/<hh>/<hex>
 std::string SnapshotName(const Hash& id);  // snapshots/<hex>
+std::string LockName(const Hash& id);      // locks/<hex>
+std::string KeyName(const Hash& id);       // keys/<hex>
 
 }  // namespace kloset

@@ -1,5 +1,10 @@
 // Snapshots: small sealed objects under snapshots/ naming a root tree.
-// The plaintext is JSON (schema in docs/FORMAT.md, "Snapshots").
+// The plaintext is JSON (schema in docs/FORMAT.md, "Snapshots"). Strings that
+// may hold arbitrary bytes (paths, names, messages) round-trip exactly: they
+// are JSON strings when valid UTF-8 and {"hex": "..."} objects otherwise.
+//
+// Thread safety: all functions may be called from many threads at once (the
+// Repository is thread-safe); a Snapshot value is not synchronized.
 #pragma once
 
 #include <cstdint>
@@ -41,21 +46,32 @@ struct Snapshot {
   std::string program_version;
 };
 
+// Codec (core/snapshot.cc; no Repository needed). ToJson never fails: it
+// never stores the id. FromJson leaves s->id unchanged and *s untouched on
+// error; kCorrupt for malformed JSON, missing required fields (format,
+// time_ns, host, paths, tree) or wrongly typed fields; kVersion for a newer
+// format. Unknown fields are ignored (forward compatible additions).
 std::string SnapshotToJson(const Snapshot& s);
-// kCorrupt for malformed JSON or missing fields; kVersion for a newer format.
 Status SnapshotFromJson(const std::string& json, Snapshot* s);
 
-Status SaveSnapshot(Repository* repo, Snapshot* s);  // sets s->id
+// Seals and writes the snapshot as snapshots/<hex>; sets s->id. The caller
+// must have flushed the blobs the snapshot names (Repository::Flush) first.
+Status SaveSnapshot(Repository* repo, Snapshot* s);
+// kNotFound if there is no such snapshot; kCorrupt if it fails to
+// authenticate or parse.
 Status LoadSnapshot(Repository* repo, const Hash& id, Snapshot* s);
 // All snapshots sorted by time (oldest first). Damaged ones are reported via
 // `damaged` (names) when non-null and skipped; otherwise the first error is returned.
 Status ListSnapshots(Repository* repo, std::vector<Snapshot>* out,
                      std::vector<std::string>* damaged = nullptr);
-// Resolves a full id, a unique hex prefix, or "latest". kNotFound if none,
-// kInvalidArgument if a prefix is ambiguous.
+// Resolves a full id, a unique hex prefix (any case), or "latest" (the newest
+// snapshot that loads). kNotFound if none, kInvalidArgument if a prefix is
+// ambiguous (the message lists the candidates) or not hex.
 Status ResolveSnapshot(Repository* repo, const std::string& ref, Snapshot* out);
 
 // RFC 3339 UTC with seconds, e.g. 2026-11-22T04:17:56Z.
 std::string FormatTimeRfc3339(int64_t time_ns);
+// RFC 3339 UTC with nanoseconds, e.g. 2026-11-22T04:17:56.000000123Z.
+std::string FormatTimeRfc3339Nano(int64_t time_ns);
 
 }  // namespace kloset

@@ -102,8 +102,6 @@ struct TreePage {
   bool leaf = true;
   std::vector<Node> nodes;                               // leaf
   std::vector<std::pair<std::string, Hash>> children;    // interior: first name, page id
-
-  bool operator==(const TreePage&) const = default;
 };
 // Encodes a page as is (no validation: the writer validates).
 std::string EncodeTreePage(const TreePage& page);

@@ -36,9 +36,9 @@ class LocalRemote : public Remote {
   Status Stat(const std::string& name, ObjectInfo* info) override;
   // Local disks gain little beyond a handful of parallel writers.
   int MaxParallel() const override { return 8; }
-  std::string Describe() const override { return "local folder " + root_; }
+  std::string Describe() const override { return "local folder " + root(); }
 
-  const std::string& root() const { return root_; }
+  std::string root() const { return root_.empty() ? "/" : root_; }
 
  private:
   explicit LocalRemote(std::string root) : root_(std::move(root)) {}
@@ -46,7 +46,7 @@ class LocalRemote : public Remote {
   Status WalkFolder(const std::string& rel_dir, const std::string& prefix, int depth,
                     const std::function<void(const ObjectInfo&)>& fn);
 
-  const std::string root_;  // absolute, without trailing '/'
+  const std::string root_;  // absolute, without trailing '/' ("" for "/")
 };
 
 }  // namespace kloset

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Backup benchmark: klosetfs vs restic vs borg on the same data, same run.
+#
+#   bash bench/backup_bench.sh [KLOSETFS_BINARY]
+#
+# Data set: a copy of /usr/share (or $BENCH_SRC) limited to $BENCH_MB MB of
+# mixed real files, plus one large file of $BENCH_BIG_MB MB (half compressible
+# text, half random). Each tool: first backup, unchanged second backup, full
+# restore. Prints wall time, peak RSS and store size, and klosetfs/peer ratios.
+# Page cache is warm for every tool alike (the data is read once before).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+k=${1:-$root/build/release/klosetfs}
+src_root=${BENCH_SRC:-/usr/share}
+limit_mb=${BENCH_MB:-400}
+big_mb=${BENCH_BIG_MB:-200}
+work=${BENCH_DIR:-$(mktemp -d /tmp/klosetfs-bench.XXXXXX)}
+export KLOSETFS_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
+export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+for tool in restic borg /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install restic borgbackup time" >&2; exit 1; }
+done
+[ -x "$k" ] || { echo "missing klosetfs binary $k (build it first)" >&2; exit 1; }
+
+data=$work/data
+if [ ! -d "$data" ]; then
+  echo "preparing data set in $data"
+  mkdir -p "$data/tree"
+  # Copy whole top-level folders of src_root until the limit is reached.
+  total=0
+  for d in $(ls "$src_root" | sort); do
+    [ -d "$src_root/$d" ] || continue
+    sz=$(du -sm "$src_root/$d" 2>/dev/null | cut -f1)
+    [ $((total + sz)) -le "$limit_mb" ] || continue
+    cp -a "$src_root/$d" "$data/tree/" 2>/dev/null || true
+    total=$((total + sz))
+  done
+  python3 - "$data/big.bin" "$big_mb" <<'PY'
+import os, sys, random
+path, mb = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(42)
+words = [("w%05d" % i) for i in range(20000)]
+with open(path, "wb") as f:
+    for i in range(mb):
+        if i % 2 == 0:
+            line = " ".join(rnd.choice(words) for _ in range(200)).encode()
+            f.write((line * (1048576 // len(line) + 1))[:1048576])
+        else:
+            f.write(os.urandom(1048576))
+PY
+fi
+files=$(find "$data" -type f | wc -l)
+bytes=$(du -sb "$data" | cut -f1)
+cat "$data/big.bin" >/dev/null; tar cf - "$data" 2>/dev/null | cat >/dev/null
+
+declare -A T M S
+measure() {  # key, command...
+  local key=$1; shift
+  local out=$work/time.$key
+  /usr/bin/time -f "%e %M" -o "$out" "$@" >/dev/null 2>"$work/log.$key" || {
+    echo "FAILED: $key ($*)"; tail -5 "$work/log.$key"; exit 1; }
+  read -r T[$key] M[$key] < "$out"
+}
+
+rm -rf "$work"/{k,r,b,restore-*}
+echo "klosetfs..."
+$k init "$work/k" >/dev/null
+measure k1 $k backup "$work/k" "$data" --quiet
+measure k2 $k backup "$work/k" "$data" --quiet
+measure k3 $k restore "$work/k" latest "$work/restore-k" --quiet
+S[k]=$(du -sb "$work/k" | cut -f1)
+echo "restic..."
+restic init -r "$work/r" >/dev/null 2>&1
+measure r1 restic -r "$work/r" backup "$data" --quiet
+measure r2 restic -r "$work/r" backup "$data" --quiet
+measure r3 restic -r "$work/r" restore latest --target "$work/restore-r"
+S[r]=$(du -sb "$work/r" | cut -f1)
+echo "borg..."
+borg init -e repokey "$work/b" >/dev/null 2>&1
+measure b1 borg create --compression zstd,3 "$work/b::one" "$data"
+measure b2 borg create --compression zstd,3 "$work/b::two" "$data"
+mkdir -p "$work/restore-b"
+measure b3 bash -c "cd '$work/restore-b' && exec borg extract '$work/b::one'"
+S[b]=$(du -sb "$work/b" | cut -f1)
+# Restored bytes must match the source for every tool.
+diff -r "$data" "$work/restore-k$data" >/dev/null || { echo "klosetfs restore differs"; exit 1; }
+
+ratio() { python3 -c "print('%.2f' % ($1 / max($2, 1e-9)))"; }
+mb() { python3 -c "print('%.1f' % ($1 / 1e6))"; }
+printf '\nData: %s files, %s MB (%s)\n' "$files" "$(mb "$bytes")" "$src_root subset + ${big_mb} MB file"
+printf 'Machine: %s, %s cores, %s\n\n' "$(uname -srm)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+printf '| operation | klosetfs | restic | borg | k/restic | k/borg |\n|---|---|---|---|---|---|\n'
+row() {  # label, suffix, unit (s|MB)
+  local kv rv bv
+  if [ "$3" = s ]; then kv=${T[k$2]}; rv=${T[r$2]}; bv=${T[b$2]}
+  else kv=$(python3 -c "print(${M[k$2]}/1024)"); rv=$(python3 -c "print(${M[r$2]}/1024)"); bv=$(python3 -c "print(${M[b$2]}/1024)"); fi
+  printf '| %s | %.2f %s | %.2f %s | %.2f %s | %s | %s |\n' "$1" "$kv" "$3" "$rv" "$3" "$bv" "$3" \
+    "$(ratio "$kv" "$rv")" "$(ratio "$kv" "$bv")"
+}
+row "first backup (wall)" 1 s
+row "unchanged re-backup (wall)" 2 s
+row "full restore (wall)" 3 s
+row "first backup peak RSS" 1 MB
+row "restore peak RSS" 3 MB
+printf '| store size | %s MB | %s MB | %s MB | %s | %s |\n' "$(mb "${S[k]}")" "$(mb "${S[r]}")" \
+  "$(mb "${S[b]}")" "$(ratio "${S[k]}" "${S[r]}")" "$(ratio "${S[k]}" "${S[b]}")"
+echo
+echo "Targets: first backup <= 0.40x borg; re-backup <= 0.50x borg; restore <= 0.60x restic;"
+echo "store size within 5% of borg; peak memory <= restic."
+[ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"/{k,r,b,restore-*}

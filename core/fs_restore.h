@@ -1,0 +1,34 @@
+// Writing Nodes back to the local filesystem, for the restorer: metadata
+// (xattrs, owner, mode, times) and the entries that have no content
+// (symlinks, fifos, sockets, devices).
+//
+// Thread safety: the functions are reentrant.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/node.h"
+#include "remotes/status.h"
+
+namespace kloset {
+
+// Applies the node's xattrs, owner (when `chown` is true), mode (not for
+// symlinks; after the owner, so setuid/setgid bits survive) and atime/mtime
+// to the entry: through `fd` when fd >= 0, else to `path` without following
+// a final symlink. Each failure is appended to *problems and the rest is
+// still applied.
+void ApplyMetadata(const std::string& path, int fd, const Node& node, bool chown,
+                   std::vector<std::string>* problems);
+
+// Creates a symlink, fifo, socket or device node at `path` (which must not
+// exist). Errors name `path` (kPermission for a device without privilege).
+Status CreateSpecial(const std::string& path, const Node& node);
+
+// Makes room for a new non-directory at `path`: with `overwrite` and
+// `remove`, unlinks an existing non-directory (with !remove it is left for a
+// rename to replace atomically). kExists if a directory is in the way, or
+// anything when !overwrite.
+Status ClearPath(const std::string& path, bool overwrite, bool remove);
+
+}  // namespace kloset

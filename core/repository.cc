@@ -1,0 +1,269 @@
+// Repository: Init, Open, key slots, accessors and object names.
+#include <algorithm>
+#include <chrono>
+
+#include "core/config_object.h"
+#include "core/key_slot.h"
+#include "core/repository_impl.h"
+
+namespace kloset {
+
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FanOut(const char* dir, const Hash& id) {
+  std::string h = ToHex(id);
+  return std::string(dir) + "/" + h.substr(0, 2) + "/" + h;
+}
+
+Status ListNames(Remote* r, const std::string& prefix, std::vector<std::string>* names) {
+  Status s = r->List(prefix, [&](const ObjectInfo& o) { names->push_back(o.name); });
+  if (!s.ok()) return s.Annotate("listing " + prefix);
+  std::sort(names->begin(), names->end());
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string PackName(const Hash& id) { return FanOut("packs", id); }
+std::string IndexName(const Hash& id) { return FanOut("index", id); }
+std::string SnapshotName(const Hash& id) { return "snapshots/" + ToHex(id); }
+std::string LockName(const Hash& id) { return "locks/" + ToHex(id); }
+std::string KeyName(const Hash& id) { return "keys/" + ToHex(id); }
+
+Repository::Impl::~Impl() {
+  uploads.reset();  // joins upload threads before the state they use goes away
+  Wipe(master.data(), master.size());
+  Wipe(id_key.data(), id_key.size());
+  Wipe(data_key.data(), data_key.size());
+}
+
+void Repository::Impl::DeriveKeys() {
+  id_key = DeriveSubkey(master, Subkey::kBlobId);
+  data_key = DeriveSubkey(master, Subkey::kData);
+  Key chunker_key = DeriveSubkey(master, Subkey::kChunker);
+  gear = GearTable::FromKey(chunker_key);
+  Wipe(chunker_key.data(), chunker_key.size());
+}
+
+Status Repository::Impl::Setup() {
+  if (!opts.no_cache) {
+    std::string root = opts.cache_dir.empty() ? ObjectCache::DefaultRoot() : opts.cache_dir;
+    if (!root.empty()) cache = std::make_unique<ObjectCache>(root + "/" + config.StoreIdHex());
+  }
+  tree_lru = std::make_unique<BlobLru>(opts.tree_lru_bytes);
+  int n = opts.transfers > 0 ? opts.transfers : remote->MaxParallel();
+  n = std::clamp(n, 1, 64);
+  uploads = std::make_unique<ThreadPool>(static_cast<size_t>(n));
+  // One pack per transfer plus one finished pack of each type waiting.
+  max_in_flight = static_cast<size_t>(n) + 2;
+  return Status::OK();
+}
+
+Repository::Repository(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Repository::~Repository() = default;
+
+Status Repository::Init(std::unique_ptr<Remote> remote, std::string_view passphrase,
+                        const InitOptions& opts, std::unique_ptr<Repository>* out) {
+  if (!InitCrypto()) return Status::IOError("libsodium failed to initialize");
+  if (!remote) return Status::InvalidArgument("no remote");
+  StoreConfig c;
+  c.chunker = opts.chunker;
+  c.pack_size = opts.pack_size;
+  c.compression_level = opts.compression_level;
+  c.created_ns = NowNs();
+  RandomBytes(c.store_id.data(), c.store_id.size());
+  KLOSET_RETURN_IF_ERROR(ValidateStoreSettings(c));
+
+  ObjectInfo info;
+  Status s = remote->Stat("config", &info);
+  if (s.ok()) return Status::Exists("a store already exists at " + remote->Describe());
+  if (!s.IsNotFound()) return s.Annotate("checking for an existing config");
+
+  auto impl = std::make_unique<Impl>();
+  impl->remote = std::move(remote);
+  impl->opts = opts.open;
+  impl->config = c;
+  impl->master = RandomKey();
+  impl->DeriveKeys();
+  // Slot before config: a config on the remote always has a slot to open it.
+  std::string slot;
+  KLOSET_RETURN_IF_ERROR(
+      MakeKeySlot(impl->master, passphrase, opts.kdf, opts.key_label, c.created_ns, &slot));
+  Hash slot_id = PlainHash(slot);
+  s = impl->remote->Write(KeyName(slot_id), slot);
+  if (!s.ok()) return s.Annotate("writing " + KeyName(slot_id));
+  s = impl->remote->Write("config", EncodeConfig(c, impl->data_key));
+  if (!s.ok()) return s.Annotate("writing config");
+  impl->current_key = ToHex(slot_id);
+  KLOSET_RETURN_IF_ERROR(impl->Setup());
+  out->reset(new Repository(std::move(impl)));
+  return Status::OK();
+}
+
+Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphrase,
+                        const OpenOptions& opts, std::unique_ptr<Repository>* out) {
+  if (!InitCrypto()) return Status::IOError("libsodium failed to initialize");
+  if (!remote) return Status::InvalidArgument("no remote");
+  std::string cfg;
+  Status s = remote->Read("config", 0, Remote::kToEnd, &cfg);
+  if (s.IsNotFound()) {
+    return Status::NotFound("no klosetfs store at " + remote->Describe() + " (no config)");
+  }
+  if (!s.ok()) return s.Annotate("reading config");
+  StoreConfig header;
+  KLOSET_RETURN_IF_ERROR(ParseConfigHeader(cfg, &header));
+
+  std::vector<std::string> names;
+  KLOSET_RETURN_IF_ERROR(ListNames(remote.get(), "keys/", &names));
+  auto impl = std::make_unique<Impl>();
+  std::vector<std::string> damaged;
+  Status other_error;   // a read or KDF failure: must not pass for a wrong passphrase
+  Status config_error;  // a slot opened but the config did not authenticate
+  bool opened = false;
+  for (const std::string& name : names) {
+    std::string bytes;
+    KeySlot slot;
+    s = remote->Read(name, 0, Remote::kToEnd, &bytes);
+    if (s.ok()) s = ParseKeySlot(bytes, &slot);
+    if (s.IsCorrupt()) {
+      damaged.push_back(name);
+      continue;
+    }
+    if (s.ok()) s = UnwrapKeySlot(slot, passphrase, &impl->master);
+    if (s.code() == Code::kWrongPassword) continue;
+    if (!s.ok()) {
+      if (other_error.ok()) other_error = s.Annotate(name);
+      continue;
+    }
+    impl->DeriveKeys();
+    s = DecodeConfig(cfg, impl->data_key, &impl->config);
+    if (!s.ok()) {
+      // A slot left by an interrupted init, or damaged settings.
+      if (config_error.ok()) config_error = s.Annotate("config (opened with " + name + ")");
+      continue;
+    }
+    impl->current_key = name.substr(name.find('/') + 1);
+    opened = true;
+    break;
+  }
+  if (!opened) {
+    Wipe(impl->master.data(), impl->master.size());
+    if (!config_error.ok()) return config_error;
+    if (!other_error.ok()) return other_error;
+    std::string list;
+    for (const auto& d : damaged) list += (list.empty() ? "" : ", ") + d;
+    if (names.empty()) return Status::Corrupt("store has no key slots (keys/ is empty)");
+    if (damaged.size() == names.size()) {
+      return Status::Corrupt("key slot damaged: no intact key slot (" + list + ")");
+    }
+    if (!damaged.empty()) {
+      return Status::WrongPassword("wrong passphrase (damaged key slots skipped: " + list + ")");
+    }
+    return Status::WrongPassword("wrong passphrase");
+  }
+  impl->remote = std::move(remote);
+  impl->opts = opts;
+  KLOSET_RETURN_IF_ERROR(impl->Setup());
+  KLOSET_RETURN_IF_ERROR(impl->LoadIndexes(/*only_new=*/false));
+  out->reset(new Repository(std::move(impl)));
+  return Status::OK();
+}
+
+Hash Repository::HashBlob(std::string_view plaintext) const {
+  return KeyedHash(impl_->id_key, plaintext);
+}
+
+const StoreConfig& Repository::config() const { return impl_->config; }
+const GearTable& Repository::gear() const { return impl_->gear; }
+Remote* Repository::remote() const { return impl_->remote.get(); }
+RepoStats& Repository::stats() { return impl_->stats; }
+const std::string& Repository::CurrentKeyId() const { return impl_->current_key; }
+std::string Repository::CacheDir() const { return impl_->cache ? impl_->cache->dir() : ""; }
+
+Status Repository::AddKey(std::string_view passphrase, const KdfParams& kdf,
+                          const std::string& label, std::string* key_id) {
+  std::string slot;
+  KLOSET_RETURN_IF_ERROR(MakeKeySlot(impl_->master, passphrase, kdf, label, NowNs(), &slot));
+  Hash id = PlainHash(slot);
+  Status s = impl_->remote->Write(KeyName(id), slot);
+  if (!s.ok()) return s.Annotate("writing " + KeyName(id));
+  if (key_id) *key_id = ToHex(id);
+  return Status::OK();
+}
+
+Status Repository::ListKeys(std::vector<KeyInfo>* keys) {
+  std::vector<std::string> names;
+  KLOSET_RETURN_IF_ERROR(ListNames(impl_->remote.get(), "keys/", &names));
+  std::vector<KeyInfo> out;
+  for (const std::string& name : names) {
+    std::string bytes;
+    Status s = impl_->remote->Read(name, 0, Remote::kToEnd, &bytes);
+    if (s.IsNotFound()) continue;  // removed meanwhile
+    if (!s.ok()) return s.Annotate("reading " + name);
+    KeyInfo k;
+    k.id = name.substr(name.find('/') + 1);
+    k.current = k.id == impl_->current_key;
+    KeySlot slot;
+    if (ParseKeySlot(bytes, &slot).ok()) {
+      k.created_ns = slot.created_ns;
+      k.damaged = !OpenKeySlotLabel(slot, impl_->data_key, &k.label).ok();
+    } else {
+      k.damaged = true;
+    }
+    out.push_back(std::move(k));
+  }
+  std::sort(out.begin(), out.end(), [](const KeyInfo& a, const KeyInfo& b) {
+    return a.created_ns != b.created_ns ? a.created_ns < b.created_ns : a.id < b.id;
+  });
+  *keys = std::move(out);
+  return Status::OK();
+}
+
+Status Repository::RemoveKey(const std::string& key_id_prefix) {
+  std::string prefix = key_id_prefix;
+  std::transform(prefix.begin(), prefix.end(), prefix.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (prefix.empty() || prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("key id '" + key_id_prefix + "' is not a hex prefix");
+  }
+  std::vector<KeyInfo> keys;
+  KLOSET_RETURN_IF_ERROR(ListKeys(&keys));
+  const KeyInfo* match = nullptr;
+  size_t matches = 0, intact = 0;
+  for (const KeyInfo& k : keys) {
+    if (!k.damaged) intact++;
+    if (k.id.compare(0, prefix.size(), prefix) == 0) {
+      match = &k;
+      matches++;
+    }
+  }
+  if (matches == 0) return Status::NotFound("no key slot matches '" + key_id_prefix + "'");
+  if (matches > 1) {
+    return Status::InvalidArgument("key id '" + key_id_prefix + "' is ambiguous (" +
+                                   std::to_string(matches) + " key slots match)");
+  }
+  if (intact - (match->damaged ? 0 : 1) == 0) {
+    return Status::InvalidArgument("refusing to remove the last key slot (keys/" + match->id +
+                                   "): the store could never be opened again");
+  }
+  if (match->current) {
+    return Status::InvalidArgument("refusing to remove the key slot in use (keys/" + match->id +
+                                   "); open the store with another passphrase to remove it");
+  }
+  Status s = impl_->remote->Delete("keys/" + match->id);
+  if (!s.ok()) return s.Annotate("deleting keys/" + match->id);
+  return Status::OK();
+}
+
+Status Repository::ReadPackHeader(const std::string& pack_bytes,
+                                  std::vector<IndexEntry>* entries) const {
+  return ParsePack(impl_->data_key, pack_bytes, entries);
+}
+
+}  // namespace kloset

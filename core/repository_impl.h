@@ -1,0 +1,116 @@
+// Repository::Impl: the state shared by repository.cc (open, init, keys),
+// repository_write.cc (packers, uploads, Flush) and repository_read.cc
+// (LoadBlob, indexes, sealed objects). Internal to core/.
+//
+// Lock order: flush_mu -> packer_mu[t] -> OpenPack::mu -> index_mu -> upload_mu.
+// fetch_mu and the LRU's mutex are leaves. Remote calls are made with no
+// lock held, except flush_mu.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/blob_lru.h"
+#include "core/index.h"
+#include "core/object_cache.h"
+#include "core/pack.h"
+#include "core/repository.h"
+#include "core/thread_pool.h"
+
+namespace kloset {
+
+// A pack being filled, or finished and waiting for / in upload. Blobs in it
+// are readable (from memory) until its upload completes.
+struct OpenPack {
+  explicit OpenPack(BlobType type) : writer(type) {}
+  std::mutex mu;  // guards writer and released
+  PackWriter writer;
+  Hash id{};              // set by Finish
+  bool released = false;  // bytes freed after upload; read via the index instead
+};
+
+// A blob accepted by SaveBlob whose pack is not uploaded yet.
+struct PendingBlob {
+  std::shared_ptr<OpenPack> pack;  // null while the caller is still sealing it
+  IndexEntry entry;                // offset and sizes within `pack`
+};
+
+struct Repository::Impl {
+  ~Impl();
+
+  std::unique_ptr<Remote> remote;
+  OpenOptions opts;
+  StoreConfig config;
+  Key master{}, id_key{}, data_key{};
+  GearTable gear{};
+  std::string current_key;  // hex name of the slot that opened this session
+  RepoStats stats;
+  std::unique_ptr<ObjectCache> cache;  // null with no_cache
+  std::unique_ptr<BlobLru> tree_lru;
+
+  // Guarded by index_mu.
+  mutable std::shared_mutex index_mu;
+  MemIndex index;
+  std::unordered_map<BlobKey, PendingBlob, BlobKeyHash> pending;
+  std::vector<PackRecord> unindexed;  // uploaded since the last index write
+  std::unordered_set<std::string> seen_indexes;  // loaded, written or damaged
+  std::vector<std::string> index_objects;
+  std::vector<DamagedObject> damaged_indexes;
+
+  // Open packs, one per blob type (index 0 data, 1 tree).
+  std::mutex packer_mu[2];
+  std::shared_ptr<OpenPack> packer[2];
+
+  // Upload accounting, guarded by upload_mu.
+  std::mutex upload_mu;
+  std::condition_variable upload_cv;
+  size_t max_in_flight = 0;
+  uint64_t next_seq = 0;
+  std::set<uint64_t> in_flight;  // sequence numbers of packs not yet done
+  Status upload_error;           // first failure; sticky
+
+  std::mutex flush_mu;
+
+  // Tree packs being downloaded into the cache (single flight), and packs
+  // known good in the cache this session. Guarded by fetch_mu.
+  std::mutex fetch_mu;
+  std::condition_variable fetch_cv;
+  std::unordered_set<Hash, HashHasher> fetching, cache_verified, cache_refused;
+
+  std::unique_ptr<ThreadPool> uploads;  // declared last: destroyed (joined) first
+
+  // repository.cc
+  void DeriveKeys();
+  Status Setup();  // cache, LRU, upload pool; after config and keys are known
+
+  // repository_write.cc
+  Status StickyError();
+  // Finishes `p` (header, name) and queues its upload; blocks while too many
+  // packs are in flight.
+  void SubmitPack(std::shared_ptr<OpenPack> p);
+  void UploadPack(std::shared_ptr<OpenPack> p, uint64_t seq);
+  Status WriteIndexes();
+
+  // repository_read.cc
+  // Reads a whole object verifying its name; cache first when `cacheable`.
+  Status FetchObject(const std::string& name, bool cacheable, std::string* bytes);
+  Status ReadBlobBytes(const IndexEntry& e, const Hash& pack_id, bool tree_pack, bool* from_cache,
+                       std::string* sealed);
+  // Makes sure the tree pack is in the cache; *bytes receives it when it had
+  // to be downloaded (so the caller can serve from memory if caching failed).
+  Status CacheTreePack(const Hash& pack_id, std::string* bytes);
+  Status LoadIndexes(bool only_new);
+  Status SaveSealed(const std::string& dir, std::string_view label, std::string_view body,
+                    bool cacheable, Hash* id, std::string* name);
+};
+
+bool IsCacheable(const std::string& name);  // indexes and snapshots
+
+}  // namespace kloset

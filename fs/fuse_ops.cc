@@ -1,0 +1,236 @@
+#include "fs/fuse_ops.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fs/kloset_fs.h"
+
+namespace kloset::fs {
+
+namespace {
+
+KlosetFs* Fs(fuse_req_t req) { return static_cast<KlosetFs*>(fuse_req_userdata(req)); }
+
+// The one place a Status becomes an errno at the FUSE edge.
+int Errno(const Status& s) {
+  switch (s.code()) {
+    case Code::kPermission: return EROFS;  // the only permission we refuse is writing
+    case Code::kInvalidArgument: return ENOTDIR;
+    case Code::kCorrupt: return EIO;
+    default: return ToErrno(s);
+  }
+}
+
+void ToParam(const Entry& e, fuse_entry_param* p) {
+  std::memset(p, 0, sizeof *p);
+  p->ino = e.ino;
+  p->attr = e.attr;
+  p->attr_timeout = e.attr_timeout;
+  p->entry_timeout = e.entry_timeout;
+}
+
+void OpInit(void*, struct fuse_conn_info* conn) {
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: one round trip per listing
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  conn->max_readahead = 1 << 20;
+  conn->max_background = 64;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Entry e;
+  Status s = Fs(req)->Lookup(parent, name, &e);
+  if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+  fuse_entry_param p;
+  ToParam(e, &p);
+  fuse_reply_entry(req, &p);
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
+  Fs(req)->Forget(ino, n);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, struct fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; i++) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+  struct stat st;
+  double timeout = 0;
+  Status s = Fs(req)->GetAttr(ino, &st, &timeout);
+  if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+  fuse_reply_attr(req, &st, timeout);
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  std::string target;
+  Status s = Fs(req)->ReadLink(ino, &target);
+  if (!s.ok()) return (void)fuse_reply_err(req, s.IsNotFound() ? ENOENT : EINVAL);
+  fuse_reply_readlink(req, target.c_str());
+}
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  uint64_t fh = 0;
+  Status s = Fs(req)->OpenDir(ino, &fh);
+  if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+  fi->fh = fh;
+  fuse_reply_open(req, fi);
+}
+
+void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi,
+               bool plus) {
+  std::vector<char> buf(size);
+  size_t used = 0;
+  Status s = Fs(req)->ReadDir(
+      ino, fi->fh, static_cast<uint64_t>(off), plus,
+      [&](const std::string& name, const Entry& e, uint64_t next) {
+        size_t n;
+        if (plus) {
+          fuse_entry_param p;
+          ToParam(e, &p);
+          n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &p,
+                                     static_cast<off_t>(next));
+        } else {
+          n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &e.attr,
+                                static_cast<off_t>(next));
+        }
+        if (n > size - used) return false;
+        used += n;
+        return true;
+      });
+  // Entries already added are good; report an error only if none were.
+  if (!s.ok() && used == 0) return (void)fuse_reply_err(req, Errno(s));
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, false);
+}
+void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, true);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  Fs(req)->ReleaseDir(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  uint64_t fh = 0;
+  Status s = Fs(req)->Open(ino, fi->flags, &fh);
+  if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+  fi->fh = fh;
+  fi->keep_cache = 1;  // snapshot files never change: keep the page cache across opens
+  fuse_reply_open(req, fi);
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
+  std::string data;
+  Status s = Fs(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &data);
+  if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+  fuse_reply_buf(req, data.data(), data.size());
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  Fs(req)->Release(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  std::string v;
+  Status s = Fs(req)->GetXattr(ino, name, &v);
+  if (!s.ok()) return (void)fuse_reply_err(req, s.IsNotFound() ? ENODATA : Errno(s));
+  if (size == 0) return (void)fuse_reply_xattr(req, v.size());
+  if (size < v.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, v.data(), v.size());
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  std::vector<std::string> names;
+  Status s = Fs(req)->ListXattr(ino, &names);
+  if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+  std::string buf;
+  for (auto& n : names) buf.append(n).push_back('\0');
+  if (size == 0) return (void)fuse_reply_xattr(req, buf.size());
+  if (size < buf.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, buf.data(), buf.size());
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st;
+  Fs(req)->StatFs(&st);
+  fuse_reply_statfs(req, &st);
+}
+
+// Everything that would change a snapshot.
+void RoSetattr(fuse_req_t req, fuse_ino_t, struct stat*, int, struct fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+void RoMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EROFS); }
+void RoMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EROFS); }
+void RoUnlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void RoSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void RoRename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
+  fuse_reply_err(req, EROFS);
+}
+void RoLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void RoCreate(fuse_req_t req, fuse_ino_t, const char*, mode_t, struct fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+void RoWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, struct fuse_file_info*) {
+  fuse_reply_err(req, EROFS);
+}
+void RoSetxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+  fuse_reply_err(req, EROFS);
+}
+void RoRemovexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+
+struct fuse_lowlevel_ops MakeOps() {
+  struct fuse_lowlevel_ops o;
+  std::memset(&o, 0, sizeof o);
+  o.init = OpInit;
+  o.lookup = OpLookup;
+  o.forget = OpForget;
+  o.forget_multi = OpForgetMulti;
+  o.getattr = OpGetattr;
+  o.readlink = OpReadlink;
+  o.opendir = OpOpendir;
+  o.readdir = OpReaddir;
+  o.readdirplus = OpReaddirplus;
+  o.releasedir = OpReleasedir;
+  o.open = OpOpen;
+  o.read = OpRead;
+  o.release = OpRelease;
+  o.getxattr = OpGetxattr;
+  o.listxattr = OpListxattr;
+  o.statfs = OpStatfs;
+  o.setattr = RoSetattr;
+  o.mknod = RoMknod;
+  o.mkdir = RoMkdir;
+  o.unlink = RoUnlink;
+  o.rmdir = RoUnlink;
+  o.symlink = RoSymlink;
+  o.rename = RoRename;
+  o.link = RoLink;
+  o.create = RoCreate;
+  o.write = RoWrite;
+  o.setxattr = RoSetxattr;
+  o.removexattr = RoRemovexattr;
+  return o;
+}
+
+}  // namespace
+
+const struct fuse_lowlevel_ops* KlosetFuseOps() {
+  static const struct fuse_lowlevel_ops ops = MakeOps();
+  return &ops;
+}
+
+}  // namespace kloset::fs

@@ -1,0 +1,146 @@
+// KlosetFs: the read-only view of a store as a file system, in terms of
+// inode numbers, struct stat and Status. fs/fuse_ops.cc adapts it to the
+// libfuse low-level API one-to-one; everything here is tested without a
+// mount (tests/kloset_fs_test.cc).
+//
+// Inodes. 1 is the root, 2 snapshots/, 3 hosts/, 4 tags/, 5 latest; those
+// live for the whole mount. Every other inode is made by Lookup (or ReadDir
+// with plus = true) for a (parent inode, name) pair, reused while the kernel
+// holds a reference to it, and dropped when Forget brings its lookup count to
+// zero (libfuse's nlookup protocol). Memory is therefore bounded by what the
+// kernel caches, not by the size of the store.
+//
+// Lock order: refresh_mu_, then layout_mu_, then inodes_mu_, then
+// handles_mu_; no lock but refresh_mu_ is held while reading from the store.
+//
+// Thread safety: every method may be called from many threads at once.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/node.h"
+#include "core/repository.h"
+#include "core/snapshot.h"
+#include "core/thread_pool.h"
+#include "fs/chunk_cache.h"
+#include "fs/layout.h"
+
+namespace kloset::fs {
+
+constexpr uint64_t kRootIno = 1, kSnapshotsIno = 2, kHostsIno = 3, kTagsIno = 4, kLatestIno = 5;
+
+struct FsOptions {
+  // A listing of the root, snapshots/, hosts/ or tags/ rereads the snapshot
+  // list when it is older than this; snapshots made through this mount
+  // appear at once (Refresh(true)).
+  double refresh_interval_s = 5;
+  size_t cache_bytes = 256u << 20;  // decoded chunks kept in memory
+  int readahead_chunks = 4;         // chunks fetched ahead of a sequential reader
+  int fetch_threads = 8;            // parallel chunk fetches
+  // Kernel cache lifetimes. Snapshot contents never change, so their entries
+  // and attributes may be cached for as long as the kernel likes.
+  double immutable_timeout_s = 86400;
+  double virtual_timeout_s = 1;
+};
+
+struct Entry {
+  uint64_t ino = 0;
+  struct stat attr {};
+  double entry_timeout = 0;  // how long the kernel may cache the name
+  double attr_timeout = 0;   // how long the kernel may cache the attributes
+};
+
+class KlosetFs {
+ public:
+  // `repo` is not owned and must outlive this object. `snapshots_loader`
+  // lists snapshots (tests pass their own; default: ListSnapshots(repo)).
+  using SnapshotLoader = std::function<Status(std::vector<Snapshot>*)>;
+  KlosetFs(Repository* repo, FsOptions opts, SnapshotLoader loader = nullptr);
+  ~KlosetFs();
+
+  // Loads the snapshot list; must succeed before the mount is announced.
+  Status Start();
+  // Rereads the snapshot list if older than the refresh interval (or always
+  // when force), and the store's index so new snapshots' blobs are found.
+  Status Refresh(bool force);
+
+  Status Lookup(uint64_t parent, const std::string& name, Entry* out);
+  void Forget(uint64_t ino, uint64_t nlookup);
+  Status GetAttr(uint64_t ino, struct stat* st, double* timeout);
+  Status ReadLink(uint64_t ino, std::string* target);
+
+  Status OpenDir(uint64_t ino, uint64_t* fh);
+  // Calls fill(name, entry, next_offset) for entries from `offset` on until
+  // fill returns false (the reply buffer is full). With plus, each entry
+  // handed to fill counts as a lookup unless fill returns false.
+  using DirFiller = std::function<bool(const std::string&, const Entry&, uint64_t)>;
+  Status ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, const DirFiller& fill);
+  void ReleaseDir(uint64_t fh);
+
+  // kPermission (EROFS at the edge) for any write access.
+  Status Open(uint64_t ino, int flags, uint64_t* fh);
+  Status Read(uint64_t fh, uint64_t offset, size_t size, std::string* out);
+  void Release(uint64_t fh);
+
+  Status GetXattr(uint64_t ino, const std::string& name, std::string* value);
+  Status ListXattr(uint64_t ino, std::vector<std::string>* names);
+  void StatFs(struct statvfs* st);
+
+  size_t InodeCount() const;
+  const ChunkCache& cache() const { return *cache_; }
+
+ private:
+  struct Inode;
+  struct DirHandle;
+  struct FileHandle;
+  using InodePtr = std::shared_ptr<Inode>;
+
+  std::shared_ptr<const Layout> CurrentLayout();
+  InodePtr Get(uint64_t ino) const;
+  // Finds or makes the inode for (parent, name); bumps its lookup count.
+  InodePtr Intern(uint64_t parent, const std::string& name, const std::function<InodePtr()>& make);
+  Status Child(const InodePtr& dir, const std::string& name, InodePtr* out);
+  Status ListChildren(const InodePtr& dir, DirHandle* h, uint64_t offset,
+                      const std::function<bool(const std::string&, const InodePtr&)>& fn);
+  void Stat(const Inode& n, struct stat* st) const;
+  void FillEntry(const InodePtr& n, Entry* e) const;
+  InodePtr MakeEntry(const std::shared_ptr<const Snapshot>& snap, const Node& node);
+  InodePtr MakeLink(const std::string& target);
+  InodePtr MakeVirtualDir(int kind, const std::string& key);
+
+  Repository* repo_;
+  FsOptions opts_;
+  SnapshotLoader loader_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ChunkCache> cache_;
+  time_t mount_time_;
+
+  std::mutex refresh_mu_;  // one refresh at a time; taken before layout_mu_
+  std::mutex layout_mu_;
+  std::shared_ptr<const Layout> layout_;
+  std::chrono::steady_clock::time_point layout_time_;
+
+  mutable std::mutex inodes_mu_;
+  std::unordered_map<uint64_t, InodePtr> inodes_;
+  std::map<std::pair<uint64_t, std::string>, uint64_t> by_name_;
+  uint64_t next_ino_ = 16;
+
+  std::mutex handles_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;
+  uint64_t next_fh_ = 1;
+};
+
+}  // namespace kloset::fs

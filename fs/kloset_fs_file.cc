@@ -1,0 +1,125 @@
+// Reading files for KlosetFs: chunk lookup by binary search, decoded chunks
+// from the shared ChunkCache, read-ahead for sequential readers and parallel
+// fetches for reads that span chunks; extended attributes; statfs.
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "fs/kloset_fs_internal.h"
+#include "fs/log.h"
+
+namespace kloset::fs {
+
+Status KlosetFs::Open(uint64_t ino, int flags, uint64_t* fh) {
+  InodePtr n = Get(ino);
+  if (!n) return Status::NotFound("stale inode");
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+    return Status::Permission("snapshots are read-only");
+  if (n->kind != Kind::kEntry || n->node.type != NodeType::kFile)
+    return Status::InvalidArgument("not a regular file");
+  auto h = std::make_shared<FileHandle>();
+  h->inode = n;
+  uint64_t end = 0;
+  h->ends.reserve(n->node.chunks.size());
+  for (auto& c : n->node.chunks) h->ends.push_back(end += c.size);
+  if (end != n->node.size) {
+    Log(LogLevel::kError, "file " + n->name + ": chunk sizes add up to " + std::to_string(end) +
+                              ", not its size " + std::to_string(n->node.size));
+    return Status::Corrupt("chunk list does not match file size");
+  }
+  std::lock_guard<std::mutex> l(handles_mu_);
+  *fh = next_fh_++;
+  files_[*fh] = std::move(h);
+  return Status::OK();
+}
+
+void KlosetFs::Release(uint64_t fh) {
+  std::lock_guard<std::mutex> l(handles_mu_);
+  files_.erase(fh);
+}
+
+Status KlosetFs::Read(uint64_t fh, uint64_t offset, size_t size, std::string* out) {
+  std::shared_ptr<FileHandle> h;
+  {
+    std::lock_guard<std::mutex> l(handles_mu_);
+    auto it = files_.find(fh);
+    if (it == files_.end()) return Status::InvalidArgument("bad file handle");
+    h = it->second;
+  }
+  out->clear();
+  const auto& chunks = h->inode->node.chunks;
+  uint64_t file_size = h->ends.empty() ? 0 : h->ends.back();
+  if (offset >= file_size || size == 0) return Status::OK();
+  uint64_t end = std::min<uint64_t>(file_size, offset + size);
+  size_t first = std::upper_bound(h->ends.begin(), h->ends.end(), offset) - h->ends.begin();
+  size_t last = std::upper_bound(h->ends.begin(), h->ends.end(), end - 1) - h->ends.begin();
+
+  // Start every chunk of this read, and the read-ahead window of a sequential
+  // reader, before waiting for any: they are fetched in parallel.
+  {
+    std::lock_guard<std::mutex> l(h->mu);
+    bool sequential = offset == h->next_expected;
+    h->next_expected = end;
+    size_t ahead = sequential ? static_cast<size_t>(opts_.readahead_chunks) : 0;
+    size_t from = std::max(first + 1, h->prefetched_to);
+    size_t to = std::min(chunks.size(), last + 1 + ahead);
+    for (size_t i = from; i < to; i++)
+      if (!chunks[i].is_hole) cache_->Prefetch(chunks[i].id);
+    h->prefetched_to = std::max(h->prefetched_to, to);
+  }
+
+  out->reserve(end - offset);
+  for (size_t i = first; i <= last; i++) {
+    uint64_t cstart = i == 0 ? 0 : h->ends[i - 1];
+    uint64_t from = std::max(offset, cstart) - cstart;
+    uint64_t to = std::min(end, h->ends[i]) - cstart;
+    if (chunks[i].is_hole) {
+      out->append(to - from, '\0');
+      continue;
+    }
+    std::shared_ptr<const std::string> data;
+    Status s = cache_->Get(chunks[i].id, &data);
+    if (s.ok() && data->size() != chunks[i].size)
+      s = Status::Corrupt("chunk " + ToHex(chunks[i].id) + " has the wrong size");
+    if (!s.ok()) {
+      Log(LogLevel::kError, "read of " + h->inode->name + " in snapshot " +
+                                ToHex(h->inode->snap->id).substr(0, 8) + " failed: " + s.ToString());
+      out->clear();
+      return s;
+    }
+    out->append(*data, from, to - from);
+  }
+  return Status::OK();
+}
+
+Status KlosetFs::GetXattr(uint64_t ino, const std::string& name, std::string* value) {
+  InodePtr n = Get(ino);
+  if (!n) return Status::NotFound("stale inode");
+  if (n->kind == Kind::kEntry)
+    for (auto& [k, v] : n->node.xattrs)
+      if (k == name) {
+        *value = v;
+        return Status::OK();
+      }
+  return Status::NotFound("no such attribute");
+}
+
+Status KlosetFs::ListXattr(uint64_t ino, std::vector<std::string>* names) {
+  InodePtr n = Get(ino);
+  if (!n) return Status::NotFound("stale inode");
+  names->clear();
+  if (n->kind == Kind::kEntry)
+    for (auto& kv : n->node.xattrs) names->push_back(kv.first);
+  return Status::OK();
+}
+
+void KlosetFs::StatFs(struct statvfs* st) {
+  std::memset(st, 0, sizeof *st);
+  st->f_bsize = 4096;
+  st->f_frsize = 4096;
+  st->f_namemax = 255;
+  st->f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+}
+
+}  // namespace kloset::fs

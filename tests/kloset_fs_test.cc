@@ -1,0 +1,251 @@
+// KlosetFs without a mount: the node logic behind every FUSE handler.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+
+#include <set>
+
+#include "core/file_io.h"
+#include "core/repository.h"
+#include "core/snapshot.h"
+#include "core/tree.h"
+#include "fs/kloset_fs.h"
+#include "tests/test_util.h"
+
+using namespace kloset;
+using namespace kloset::fs;
+
+namespace {
+
+std::unique_ptr<Repository> NewRepo(const std::string& name) {
+  REQUIRE(InitCrypto());
+  std::unique_ptr<Remote> remote;
+  REQUIRE(OpenRemote("memory:" + name, true, &remote).ok());
+  InitOptions io;
+  io.kdf = KdfParams{1, 8 << 20};
+  io.chunker.min_size = 16 << 10;
+  io.chunker.avg_size = 64 << 10;
+  io.chunker.max_size = 256 << 10;
+  std::unique_ptr<Repository> repo;
+  Status s = Repository::Init(std::move(remote), "pw", io, &repo);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return repo;
+}
+
+Node FileNode(Repository* repo, const std::string& name, const std::string& data) {
+  FileWriter w(repo, repo->config().chunker, &repo->gear());
+  REQUIRE(w.Write(data).ok());
+  Node n;
+  n.name = name;
+  n.type = NodeType::kFile;
+  n.mode = 0644;
+  n.size = data.size();
+  n.mtime_ns = 1700000000123456789;
+  REQUIRE(w.Finish(&n.chunks).ok());
+  return n;
+}
+
+// Snapshot with /data/{big.bin, small.txt, link -> small.txt} and xattrs.
+Hash SaveTree(Repository* repo, const std::string& big, int64_t time_ns, const std::string& host,
+              std::vector<std::string> tags) {
+  DirectoryWriter data(repo);
+  REQUIRE(data.Add(FileNode(repo, "big.bin", big)).ok());
+  Node small = FileNode(repo, "small.txt", "hello\n");
+  small.xattrs = {{"user.color", "blue"}};
+  REQUIRE(data.Add(small).ok());
+  Node link;
+  link.name = "link";
+  link.type = NodeType::kSymlink;
+  link.symlink_target = "small.txt";
+  link.size = 9;
+  REQUIRE(data.Add(link).ok());
+  Node dir;
+  dir.name = "data";
+  dir.type = NodeType::kDir;
+  dir.mode = 0750;
+  REQUIRE(data.Finish(&dir.subtree, &dir.subtree_entries).ok());
+  DirectoryWriter root(repo);
+  REQUIRE(root.Add(dir).ok());
+  Snapshot s;
+  uint64_t n = 0;
+  REQUIRE(root.Finish(&s.tree, &n).ok());
+  REQUIRE(repo->Flush().ok());
+  s.time_ns = time_ns;
+  s.host = host;
+  s.tags = std::move(tags);
+  s.paths = {"/data"};
+  REQUIRE(SaveSnapshot(repo, &s).ok());
+  return s.id;
+}
+
+std::vector<std::string> List(KlosetFs& fs, uint64_t ino, bool plus) {
+  uint64_t fh = 0;
+  REQUIRE(fs.OpenDir(ino, &fh).ok());
+  std::vector<std::string> names;
+  uint64_t off = 0;
+  // Small batches, as the kernel asks with a small buffer, to test the cursor.
+  for (;;) {
+    size_t got = 0;
+    REQUIRE(fs.ReadDir(ino, fh, off, plus, [&](const std::string& n, const Entry&, uint64_t next) {
+                if (got == 2) return false;
+                got++;
+                names.push_back(n);
+                off = next;
+                return true;
+              }).ok());
+    if (got == 0) break;
+  }
+  fs.ReleaseDir(fh);
+  return names;
+}
+
+uint64_t Walk(KlosetFs& fs, const std::vector<std::string>& path) {
+  uint64_t ino = kRootIno;
+  for (auto& p : path) {
+    Entry e;
+    Status s = fs.Lookup(ino, p, &e);
+    INFO(p << ": " << s.ToString());
+    REQUIRE(s.ok());
+    ino = e.ino;
+  }
+  return ino;
+}
+
+}  // namespace
+
+TEST_CASE("layout names snapshots by time and short id, without colons", "[fs]") {
+  Snapshot a;
+  a.time_ns = 1700000000000000000;  // 2023-11-14T22:13:20Z
+  a.id[0] = 0xab;
+  a.id[1] = 0xcd;
+  a.host = "h:1";
+  a.tags = {"daily", "a/b"};
+  std::string name = SnapshotDirName(a);
+  CHECK(name == "2023-11-14T22-13-20Z_abcd0000");
+  auto l = Layout::Build({a});
+  CHECK(l->latest == name);
+  CHECK(l->hosts.count("h_1") == 1);
+  CHECK(l->tags.count("a_b") == 1);
+  CHECK(SafeComponent("..") == "_..");
+}
+
+TEST_CASE("browse, read and stat snapshots without mounting", "[fs]") {
+  auto repo = NewRepo("fs-browse");
+  std::string big = kloset::testing::RandomData(3 << 20, 1);
+  SaveTree(repo.get(), big, 1700000000000000000, "alpha", {"daily"});
+  Hash second = SaveTree(repo.get(), big + "tail", 1700000100000000000, "beta", {});
+  FsOptions opts;
+  opts.cache_bytes = 1 << 20;  // smaller than the file: eviction is exercised
+  KlosetFs fs(repo.get(), opts);
+  REQUIRE(fs.Start().ok());
+
+  CHECK(List(fs, kRootIno, true) == std::vector<std::string>{".", "..", "hosts", "latest",
+                                                              "snapshots", "tags"});
+  auto snaps = List(fs, kSnapshotsIno, false);
+  REQUIRE(snaps.size() == 4);
+  CHECK(snaps[2].substr(0, 21) == "2023-11-14T22-13-20Z_");
+  CHECK(snaps[3].substr(21) == ToHex(second).substr(0, 8));
+
+  std::string target;
+  REQUIRE(fs.ReadLink(kLatestIno, &target).ok());
+  CHECK(target == "snapshots/" + snaps[3]);
+  CHECK(List(fs, kHostsIno, true) == std::vector<std::string>{".", "..", "alpha", "beta"});
+  uint64_t alpha = Walk(fs, {"hosts", "alpha"});
+  auto links = List(fs, alpha, true);
+  REQUIRE(links.size() == 3);
+  uint64_t link = Walk(fs, {"hosts", "alpha", links[2]});
+  REQUIRE(fs.ReadLink(link, &target).ok());
+  CHECK(target == "../../snapshots/" + snaps[2]);
+  CHECK(List(fs, Walk(fs, {"tags"}), false) == std::vector<std::string>{".", "..", "daily"});
+
+  uint64_t data = Walk(fs, {"snapshots", snaps[3], "data"});
+  CHECK(List(fs, data, true) == std::vector<std::string>{".", "..", "big.bin", "link", "small.txt"});
+  struct stat st;
+  double timeout;
+  REQUIRE(fs.GetAttr(data, &st, &timeout).ok());
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0750);
+
+  uint64_t bigino = Walk(fs, {"snapshots", snaps[3], "data", "big.bin"});
+  REQUIRE(fs.GetAttr(bigino, &st, &timeout).ok());
+  CHECK(st.st_size == static_cast<off_t>(big.size() + 4));
+  CHECK(st.st_mtim.tv_nsec == 123456789);
+  uint64_t fh;
+  CHECK(fs.Open(bigino, O_WRONLY, &fh).code() == Code::kPermission);
+  REQUIRE(fs.Open(bigino, O_RDONLY, &fh).ok());
+  std::string want = big + "tail", got, piece;
+  for (uint64_t off = 0; off < want.size(); off += 131072) {  // sequential, as the kernel reads
+    REQUIRE(fs.Read(fh, off, 131072, &piece).ok());
+    got += piece;
+  }
+  CHECK(got == want);
+  for (uint64_t off : {uint64_t{5}, uint64_t{1000000}, uint64_t{3 << 20}, uint64_t{want.size() - 3}}) {
+    REQUIRE(fs.Read(fh, off, 300000, &piece).ok());
+    CHECK(piece == want.substr(off, 300000));
+  }
+  REQUIRE(fs.Read(fh, want.size() + 10, 100, &piece).ok());
+  CHECK(piece.empty());
+  fs.Release(fh);
+  CHECK(fs.cache().bytes() <= (1u << 20) + (256u << 10));
+
+  uint64_t small = Walk(fs, {"snapshots", snaps[3], "data", "small.txt"});
+  std::vector<std::string> xnames;
+  REQUIRE(fs.ListXattr(small, &xnames).ok());
+  CHECK(xnames == std::vector<std::string>{"user.color"});
+  std::string v;
+  REQUIRE(fs.GetXattr(small, "user.color", &v).ok());
+  CHECK(v == "blue");
+  CHECK(fs.GetXattr(small, "user.none", &v).IsNotFound());
+  REQUIRE(fs.ReadLink(Walk(fs, {"snapshots", snaps[3], "data", "link"}), &target).ok());
+  CHECK(target == "small.txt");
+
+  Entry e;
+  CHECK(fs.Lookup(data, "missing", &e).IsNotFound());
+  CHECK(fs.Lookup(kSnapshotsIno, "2023-01-01T00-00-00Z_00000000", &e).IsNotFound());
+}
+
+TEST_CASE("inodes are dropped when the kernel forgets them", "[fs]") {
+  auto repo = NewRepo("fs-forget");
+  SaveTree(repo.get(), "x", 1700000000000000000, "h", {});
+  KlosetFs fs(repo.get(), FsOptions{});
+  REQUIRE(fs.Start().ok());
+  size_t base = fs.InodeCount();
+  auto snaps = List(fs, kSnapshotsIno, false);
+  Entry a, b;
+  REQUIRE(fs.Lookup(kSnapshotsIno, snaps[2], &a).ok());
+  REQUIRE(fs.Lookup(kSnapshotsIno, snaps[2], &b).ok());
+  CHECK(a.ino == b.ino);  // one inode per name while referenced
+  CHECK(fs.InodeCount() == base + 1);
+  fs.Forget(a.ino, 1);
+  CHECK(fs.InodeCount() == base + 1);
+  fs.Forget(a.ino, 1);
+  CHECK(fs.InodeCount() == base);
+}
+
+TEST_CASE("new snapshots appear on refresh and removed ones disappear", "[fs]") {
+  auto repo = NewRepo("fs-refresh");
+  SaveTree(repo.get(), "x", 1700000000000000000, "h", {});
+  std::vector<Snapshot> visible;
+  REQUIRE(ListSnapshots(repo.get(), &visible).ok());
+  FsOptions opts;
+  opts.refresh_interval_s = 0;  // every listing rereads
+  auto loader = [&](std::vector<Snapshot>* out) {
+    *out = visible;
+    return Status::OK();
+  };
+  KlosetFs fs(repo.get(), opts, loader);
+  REQUIRE(fs.Start().ok());
+  CHECK(List(fs, kSnapshotsIno, true).size() == 3);
+  SaveTree(repo.get(), "y", 1700000200000000000, "h", {"new"});
+  REQUIRE(ListSnapshots(repo.get(), &visible).ok());
+  auto names = List(fs, kSnapshotsIno, true);
+  REQUIRE(names.size() == 4);
+  std::string target;
+  REQUIRE(fs.ReadLink(kLatestIno, &target).ok());
+  CHECK(target == "snapshots/" + names[3]);
+  visible.erase(visible.begin());
+  CHECK(List(fs, kSnapshotsIno, true).size() == 3);
+  Entry e;
+  CHECK(fs.Lookup(kSnapshotsIno, names[2], &e).IsNotFound());
+}
