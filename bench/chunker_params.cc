@@ -23,6 +23,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -170,6 +171,7 @@ int Main(int argc, char** argv) {
   GearTable gear = GearTable::FromKey(DeriveSubkey(Key{}, Subkey::kChunker));
   ZSTD_CCtx* zc = ZSTD_createCCtx();
   std::string zbuf;
+  std::array<size_t, 3> counts{};  // the same for every candidate
   for (const ChunkerParams& p : candidates) {
     Chunker c(p, &gear);
     ChunkSet seen;
@@ -200,13 +202,12 @@ int Main(int argc, char** argv) {
         p.avg_size >> 10, p.min_size >> 10, p.max_size >> 10, p.normalization, refs, MiB(stored),
         MiB(metadata), big_mean / 1024.0, per_tib, e_mid.KiBPerEdit(), e_huge.KiBPerEdit(),
         app.KiBPerEdit());
-    if (&p == &candidates[0]) {
-      std::printf("<!-- edits: %zu in 1-16 MiB files, %zu in >= 16 MiB files; appends: %zu -->\n",
-                  e_mid.edits, e_huge.edits, app.edits);
-    }
+    counts = {e_mid.edits, e_huge.edits, app.edits};
     std::fflush(stdout);
   }
   ZSTD_freeCCtx(zc);
+  std::printf("\nedits: %zu in 1-16 MiB files, %zu in >= 16 MiB files; appends: %zu\n", counts[0],
+              counts[1], counts[2]);
   return 0;
 }
 

@@ -59,6 +59,7 @@ void AddStoreCommands(CLI::App& app, Cli& cli);   // init, key add|list|remove
 void AddBackupCommands(CLI::App& app, Cli& cli);  // backup, restore
 void AddBrowseCommands(CLI::App& app, Cli& cli);  // snapshots, ls, cat
 void AddCheckCommands(CLI::App& app, Cli& cli);   // check
+void AddMountCommands(CLI::App& app, Cli& cli);   // mount, umount (cmd_mount.cc)
 
 // Fills in STORE from KLOSETFS_STORE when the command line gave one
 // positional fewer than the command takes. `slots` are the command's

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +18,7 @@
 
 #include "core/counting_blob_store.h"
 #include "core/file_io.h"
+#include "core/file_source.h"
 #include "core/fs_scan.h"
 #include "core/job_group.h"
 #include "core/thread_pool.h"
@@ -89,17 +89,17 @@ class Archiver {
               JobGroup* jobs, Node* node);
   Status Content(const std::string& path, const struct stat& st, ThreadPool* pool, char* buf,
                  size_t len, Node* node);
-  Status ReadFd(int fd, const struct stat& st, FileWriter* w, char* buf, size_t len, int* err,
-                uint64_t* nread);
   bool Reuse(const Node* parent, const struct stat& st, Node* node);
   void SubmitSmall(const std::string& path, const struct stat& st, JobGroup* jobs, Node* node);
   Status EmptyDir(Node* node) {
     return DirectoryWriter(&store_).Finish(&node->subtree, &node->subtree_entries);
   }
+  // Progress for a non-directory entry; bytes count regular files only.
   void FileDone(const Node& node) {
-    bytes_ += node.size;
+    const uint64_t bytes = node.type == NodeType::kFile ? node.size : 0;
+    bytes_ += bytes;
     progress_->files_done++;
-    progress_->bytes_done += node.size;
+    progress_->bytes_done += bytes;
   }
   // Records an entry that could not be read; clears its content.
   void Skip(const std::string& path, const std::string& why, Node* node);
@@ -210,7 +210,8 @@ Status Archiver::Skeleton(const std::string& path, const Trie& trie, const Node*
       bool found = false;
       if (parent && parent->type == NodeType::kDir && parent->error.empty()) {
         // A damaged parent tree only costs re-reading: ignore its errors.
-        if (!DirectoryReader(&store_, parent->subtree).Lookup(name, &pc, &found).ok()) found = false;
+        Status ls = DirectoryReader(&store_, parent->subtree).Lookup(name, &pc, &found);
+        if (!ls.ok()) found = false;
       }
       const Node* pcp = found ? &pc : nullptr;
       Node& n = nodes[i];
@@ -246,10 +247,14 @@ Status Archiver::Skeleton(const std::string& path, const Trie& trie, const Node*
 Status Archiver::Dir(const std::string& path, const Node* parent, Node* node) {
   std::vector<std::string> names;
   {
+    int err = opts_.test_open_hook ? opts_.test_open_hook(path) : 0;
     Fd fd;
-    fd.fd = OpenNoAtime(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (fd.fd < 0) {
-      Skip(path, ErrnoText(errno, "open directory"), node);
+    if (err == 0) {
+      fd.fd = OpenNoAtime(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      if (fd.fd < 0) err = errno;
+    }
+    if (err != 0) {
+      Skip(path, ErrnoText(err, "open directory"), node);
       return EmptyDir(node);
     }
     DIR* d = fdopendir(fd.fd);
@@ -265,7 +270,7 @@ Status Archiver::Dir(const std::string& path, const Node* parent, Node* node) {
       std::string name = e->d_name;
       if (name != "." && name != "..") names.push_back(std::move(name));
     }
-    int err = errno;
+    err = errno;
     closedir(d);
     if (err != 0) {
       Skip(path, ErrnoText(err, "readdir"), node);
@@ -460,11 +465,11 @@ Status Archiver::Content(const std::string& path, const struct stat& st, ThreadP
     return Status::OK();
   }
   FileWriter w(&store_, params_, &gear_, pool);
-  uint64_t nread = 0;
-  int rerr = 0;
-  KLOSET_RETURN_IF_ERROR(ReadFd(fd.fd, before, &w, buf, len, &rerr, &nread));
-  if (rerr != 0) {
-    Skip(path, ErrnoText(rerr, "read"), node);
+  ReadFileResult rr;
+  KLOSET_RETURN_IF_ERROR(
+      ReadFileInto(fd.fd, before, &w, buf, len, [this] { return CheckCancel(); }, &rr));
+  if (rr.err != 0) {
+    Skip(path, ErrnoText(rr.err, "read"), node);
     return Status::OK();
   }
   if (opts_.test_after_read_hook) opts_.test_after_read_hook(path);
@@ -479,91 +484,11 @@ Status Archiver::Content(const std::string& path, const struct stat& st, ThreadP
     AddChanged(path, "file changed while being read");
   }
   files_read_++;
-  bytes_read_ += nread;
-  return Status::OK();
-}
-
-// Reads the file into w: holes (SEEK_DATA/SEEK_HOLE, tried only when the
-// file has fewer blocks than its size) as WriteHole, data with pread in
-// `len`-byte pieces, then anything past st.st_size up to EOF. Local read
-// errors go to *err; store errors and cancellation are returned.
-Status Archiver::ReadFd(int fd, const struct stat& st, FileWriter* w, char* buf, size_t len,
-                        int* err, uint64_t* nread) {
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  bool eof = false;
-  auto read_range = [&](uint64_t from, uint64_t to) -> Status {
-    while (from < to && !eof && *err == 0) {
-      KLOSET_RETURN_IF_ERROR(CheckCancel());
-      size_t want = static_cast<size_t>(std::min<uint64_t>(len, to - from));
-      ssize_t n = pread(fd, buf, want, static_cast<off_t>(from));
-      if (n < 0) {
-        if (errno != EINTR) *err = errno;
-        continue;
-      }
-      if (n == 0) {
-        eof = true;
-        break;
-      }
-      KLOSET_RETURN_IF_ERROR(w->Write(std::string_view(buf, static_cast<size_t>(n))));
-      from += static_cast<uint64_t>(n);
-      *nread += static_cast<uint64_t>(n);
-    }
-    return Status::OK();
-  };
-  uint64_t off = 0;
-  if (static_cast<uint64_t>(st.st_blocks) * 512 < size) {
-    while (off < size && !eof && *err == 0) {
-      off_t data = lseek(fd, static_cast<off_t>(off), SEEK_DATA);
-      if (data < 0 && errno != ENXIO) {
-        if (errno == EINVAL || errno == ENOTSUP) break;  // no hole support: read it all
-        *err = errno;
-        return Status::OK();
-      }
-      // ENXIO: no data from `off` on, a hole up to the end.
-      uint64_t start = data < 0 ? size : std::min(static_cast<uint64_t>(data), size);
-      if (start > off) KLOSET_RETURN_IF_ERROR(w->WriteHole(start - off));
-      off = start;
-      if (off >= size) break;
-      off_t hole = lseek(fd, data, SEEK_HOLE);
-      if (hole < 0) {
-        *err = errno;
-        return Status::OK();
-      }
-      uint64_t end = std::min(static_cast<uint64_t>(hole), size);
-      KLOSET_RETURN_IF_ERROR(read_range(off, end));
-      off = end;
-    }
-  }
-  // The rest (everything for a dense file), including growth since fstat.
-  if (!eof) KLOSET_RETURN_IF_ERROR(read_range(off, UINT64_MAX));
+  bytes_read_ += rr.bytes_read;
   return Status::OK();
 }
 
 }  // namespace
-
-Status NormalizeSourcePaths(const std::vector<std::string>& in, std::vector<std::string>* out) {
-  if (in.empty()) return Status::InvalidArgument("no source paths given");
-  std::vector<std::string> all;
-  for (const std::string& p : in) {
-    std::string n;
-    KLOSET_RETURN_IF_ERROR(NormalizeSourcePath(p, &n));
-    struct stat st;
-    if (lstat(n.c_str(), &st) != 0) return Status::FromErrno(errno, "source path " + p);
-    all.push_back(std::move(n));
-  }
-  std::sort(all.begin(), all.end());
-  all.erase(std::unique(all.begin(), all.end()), all.end());
-  auto inside = [](const std::string& p, const std::string& q) {
-    return q == "/" || (p.size() > q.size() && p.compare(0, q.size(), q) == 0 && p[q.size()] == '/');
-  };
-  out->clear();
-  for (const std::string& p : all) {
-    if (std::none_of(all.begin(), all.end(), [&](const std::string& q) { return inside(p, q); })) {
-      out->push_back(p);
-    }
-  }
-  return Status::OK();
-}
 
 Status ArchiveTree(BlobStore* store, const ChunkerParams& chunker, const GearTable& gear,
                    const Hash* parent_tree, const BackupOptions& opts, Progress* progress,

@@ -3,10 +3,11 @@
 // snapshot. Unchanged files (same size, mtime, ctime, inode as in the parent
 // snapshot) reuse the parent's chunk list without being read.
 //
-// Tree layout: the snapshot's tree is "/" and holds every source path under
-// its full absolute name (backing up /home/a/docs gives home/a/docs/...),
-// with the directories above a source path stored with their real metadata
-// but only the entries leading to source paths. Source paths are made
+// Tree layout (docs/FORMAT.md, "Snapshots"): the snapshot's tree is "/" and
+// holds every source path under its full absolute name (backing up
+// /home/a/docs gives home/a/docs/...), with the directories above a source
+// path stored with their real metadata but only the entries leading to
+// source paths. Source paths are made
 // absolute with symlinks resolved in their parents but not in the last
 // component (a source symlink is stored as a symlink). The walk does cross
 // into other mounted filesystems. Entries are never followed through
@@ -43,6 +44,7 @@ namespace kloset {
 
 struct BackupOptions {
   std::vector<std::string> paths;     // made absolute and normalized by Backup
+                                      // (NormalizeSourcePaths, core/fs_scan.h)
   std::vector<std::string> tags;
   std::vector<std::string> excludes;  // fnmatch globs (no flags: '*' matches '/')
                                       // matched against the full path and the
@@ -55,10 +57,12 @@ struct BackupOptions {
                                       // Progress::files_total / bytes_total
 
   // Test-only hooks (null in production).
-  // Called before a regular file is opened; a nonzero return is an errno the
-  // open then fails with.
+  // Called (from any thread) before a regular file or a directory below a
+  // source path is opened; a nonzero return is an errno the open then fails
+  // with.
   std::function<int(const std::string& path)> test_open_hook;
-  // Called after a file's content was read, before the second fstat.
+  // Called (from any thread) after a file's content was read, before the
+  // second fstat.
   std::function<void(const std::string& path)> test_after_read_hook;
 };
 
@@ -94,10 +98,5 @@ struct ArchiveResult {
 Status ArchiveTree(BlobStore* store, const ChunkerParams& chunker, const GearTable& gear,
                    const Hash* parent_tree, const BackupOptions& opts, Progress* progress,
                    ArchiveResult* result);
-
-// Normalizes source paths (see NormalizeSourcePath in core/fs_scan.h), sorts
-// them and drops duplicates and paths inside another. kInvalidArgument if
-// empty; kNotFound if a path does not exist.
-Status NormalizeSourcePaths(const std::vector<std::string>& in, std::vector<std::string>* out);
 
 }  // namespace kloset

@@ -54,13 +54,12 @@ Status Backup(Repository* repo, const BackupOptions& opts, Progress* progress,
   const auto start = std::chrono::steady_clock::now();
   Snapshot snap;
   snap.time_ns = NowNs();
+  BackupOptions o = opts;
+  KLOSET_RETURN_IF_ERROR(NormalizeSourcePaths(opts.paths, &o.paths));
   // Shared: other backups may run, but a prune (exclusive) may not delete
   // packs this backup dedups against until the snapshot is saved.
   std::unique_ptr<StoreLock> lock;
   KLOSET_RETURN_IF_ERROR(StoreLock::Acquire(repo, LockKind::kShared, &lock));
-
-  BackupOptions o = opts;
-  KLOSET_RETURN_IF_ERROR(NormalizeSourcePaths(opts.paths, &o.paths));
   snap.host = opts.host.empty() ? HostName() : opts.host;
   snap.username = UserNames().User(geteuid());
   snap.tags = opts.tags;

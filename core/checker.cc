@@ -9,145 +9,14 @@
 #include "core/checker.h"
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
 
 #include "core/checker_internal.h"
+#include "core/config_object.h"
 #include "core/key_slot.h"
 #include "core/sealed_object.h"
 
 namespace kloset {
 namespace check_internal {
-
-bool IsObjectDamage(const Status& s) {
-  return s.code() == Code::kNotFound || s.code() == Code::kCorrupt ||
-         s.code() == Code::kIOError || s.code() == Code::kVersion;
-}
-
-std::string ShortHex(const Hash& h) { return ToHex(h.data(), 8); }
-
-std::string FileRef(const Hash& snapshot, const std::string& path) {
-  return ToHex(snapshot.data(), 4) + ":" + path;
-}
-
-Status ReadWhole(Remote* remote, const std::string& name, uint64_t expected, std::string* out) {
-  constexpr int kAttempts = 4;
-  Status s;
-  for (int attempt = 1; attempt <= kAttempts; attempt++) {
-    if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
-    out->clear();
-    s = remote->Read(name, 0, Remote::kToEnd, out);
-    if (s.ok() && (expected == UINT64_MAX || out->size() >= expected)) return s;
-    if (!s.ok() && !s.IsTransient()) return s;
-  }
-  return s;  // transient to the end, or OK but short (the caller's hash check says so)
-}
-
-bool ParseObjectName(const std::string& name, const std::string& dir, bool fanout, Hash* id) {
-  std::string_view rest(name);
-  if (!rest.starts_with(dir + "/")) return false;
-  rest.remove_prefix(dir.size() + 1);
-  if (fanout) {
-    if (rest.size() != 2 + 1 + 64 || rest[2] != '/' || rest.substr(0, 2) != rest.substr(3, 2))
-      return false;
-    rest.remove_prefix(3);
-  }
-  // FromHex accepts upper case; names never use it.
-  if (std::any_of(rest.begin(), rest.end(), [](char c) { return c >= 'A' && c <= 'F'; }))
-    return false;
-  return FromHex(rest, id);
-}
-
-size_t Findings::Problem(const std::string& key, const std::string& object,
-                         const std::string& what) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = by_key_.find(key);
-  if (it != by_key_.end()) {
-    std::string& w = problems_[it->second].what;
-    if (w.find(what) == std::string::npos) w += "; " + what;
-    return it->second;
-  }
-  problems_.push_back(CheckProblem{object, what, {}, 0});
-  by_key_.emplace(key, problems_.size() - 1);
-  return problems_.size() - 1;
-}
-
-void Findings::Note(const std::string& object, const std::string& what) {
-  std::lock_guard<std::mutex> l(mu_);
-  notes_.push_back(CheckProblem{object, what, {}, 0});
-}
-
-void Findings::MarkBlob(const Hash& id, size_t problem) {
-  std::lock_guard<std::mutex> l(mu_);
-  blobs_.emplace(id, problem);
-}
-
-long Findings::BlobProblem(const Hash& id) const {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = blobs_.find(id);
-  return it == blobs_.end() ? -1 : static_cast<long>(it->second);
-}
-
-void Findings::Affect(size_t problem, const std::string& ref) {
-  std::lock_guard<std::mutex> l(mu_);
-  CheckProblem& p = problems_[problem];
-  if (std::find(p.affected.begin(), p.affected.end(), ref) != p.affected.end()) return;
-  p.affected_total++;
-  if (p.affected.size() < kMaxAffected) p.affected.push_back(ref);
-}
-
-size_t Findings::problem_count() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return problems_.size();
-}
-
-bool Findings::has_damaged_blobs() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return !blobs_.empty();
-}
-
-void Findings::MoveTo(CheckReport* report) {
-  std::lock_guard<std::mutex> l(mu_);
-  report->problems = std::move(problems_);
-  report->notes = std::move(notes_);
-  problems_.clear();
-  notes_.clear();
-}
-
-Status Context::Cancelled() const {
-  return progress->cancel.load() ? Status::Cancelled("check interrupted") : Status::OK();
-}
-
-Status ParallelFor(size_t n, int threads, const Context& ctx,
-                   const std::function<Status(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  Status first;
-  auto worker = [&] {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> l(mu);
-        if (!first.ok()) return;
-      }
-      size_t i = next++;
-      if (i >= n) return;
-      Status s = ctx.Cancelled();
-      if (s.ok()) s = fn(i);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> l(mu);
-        if (first.ok()) first = s;
-        return;
-      }
-    }
-  };
-  size_t count = std::min<size_t>(std::max(threads, 1), n);
-  std::vector<std::thread> pool;
-  for (size_t i = 1; i < count; i++) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  return first;
-}
-
 namespace {
 
 // Lists `prefix`, collecting names and sizes.
@@ -169,20 +38,16 @@ Status CheckConfig(Context* ctx) {
     ctx->findings.Problem("config", "config", "cannot be read: " + s.ToString());
     return Status::OK();
   }
-  constexpr size_t kHeader = 28;
-  uint32_t version = 0;
-  if (bytes.size() >= kHeader) {
-    for (int i = 0; i < 4; i++) version |= uint32_t(uint8_t(bytes[8 + i])) << (8 * i);
-  }
-  if (bytes.size() < kHeader + kSealOverhead || bytes.compare(0, 8, "KLOSETFS") != 0) {
-    ctx->findings.Problem("config", "config", "header is damaged");
-  } else if (version != ctx->repo->config().version) {
-    ctx->findings.Problem("config", "config",
-                          "format version is now " + std::to_string(version) + ", was " +
-                              std::to_string(ctx->repo->config().version) + " at open");
-  } else if (bytes.compare(12, 16, reinterpret_cast<const char*>(
-                                       ctx->repo->config().store_id.data()), 16) != 0) {
-    ctx->findings.Problem("config", "config", "store id differs from the one read at open");
+  StoreConfig now;
+  Status h = ParseConfigHeader(bytes, &now);
+  if (!h.ok()) {
+    if (!IsObjectDamage(h)) return h;
+    ctx->findings.Problem("config", "config", h.ToString());
+  } else if (bytes.size() < kConfigHeaderSize + kSealOverhead) {
+    ctx->findings.Problem("config", "config", "config is truncated");
+  } else if (now.version != ctx->repo->config().version ||
+             now.store_id != ctx->repo->config().store_id) {
+    ctx->findings.Problem("config", "config", "config differs from the one read at open");
   }
   return Status::OK();
 }
@@ -327,6 +192,7 @@ Status CheckPacks(Context* ctx) {
   // Trailer: the sealed header (at least a version byte and a count) and its
   // length and magic.
   constexpr uint64_t kMinTrailer = kSealOverhead + 2 + 4 + 4;
+  bool any_bad = false;
   for (PackState& p : ctx->packs) {
     if (p.blobs == 0) continue;  // the index names no blob in it any more
     ctx->report->packs++;
@@ -338,7 +204,9 @@ Status CheckPacks(Context* ctx) {
                                         "pack is truncated: " + std::to_string(p.size) +
                                             " bytes, its blobs end at " + std::to_string(p.end));
     }
+    any_bad |= p.problem >= 0;
   }
+  if (!any_bad) return Status::OK();
   // Blobs in a missing pack are lost; in a truncated one those past its end
   // (with --read-data every blob is opened and judged on its own instead).
   ctx->repo->ForEachBlob([&](const IndexEntry& e) {
@@ -347,15 +215,19 @@ Status CheckPacks(Context* ctx) {
     bool lost = !p.present || (!ctx->opts.read_data && p.size < e.offset + e.stored_size);
     if (lost) ctx->findings.MarkBlob(e.id, static_cast<size_t>(p.problem));
   });
+  return Status::OK();
+}
 
+// After the walk: unindexed packs that hold lost blobs are problems already.
+void NoteUnindexedPacks(Context* ctx) {
   for (const std::string& name : ctx->unindexed_packs) {
+    if (ctx->findings.Has(kNoIndexKey + name)) continue;
     ctx->findings.Note(name, ctx->index_damaged
                                  ? "pack is named by no intact index (a damaged index may "
                                    "have described it)"
                                  : "pack is named by no index (left by an interrupted "
                                    "backup?); prune removes it");
   }
-  return Status::OK();
 }
 
 Status CheckSnapshots(Context* ctx) {
@@ -368,18 +240,30 @@ Status CheckSnapshots(Context* ctx) {
       continue;
     }
     st.name = info.name;
+    st.size = info.size;
     ctx->snapshots.push_back(std::move(st));
   }
   ctx->report->snapshots = ctx->snapshots.size();
   Status s = ParallelFor(ctx->snapshots.size(), ctx->parallel, *ctx, [&](size_t i) -> Status {
     SnapshotState& st = ctx->snapshots[i];
-    Status r = LoadSnapshot(ctx->repo, st.id, &st.snap);
-    if (r.ok()) {
+    // The store's copy first: LoadSnapshot prefers the local cache.
+    std::string bytes;
+    Status r = ReadWhole(ctx->remote, st.name, st.size, &bytes);
+    std::string bad;
+    if (r.ok() && PlainHash(bytes) != st.id) {
+      bad = "snapshot damaged: its " + std::to_string(bytes.size()) +
+            " bytes do not match its name";
+    } else if (r.ok()) {
+      r = LoadSnapshot(ctx->repo, st.id, &st.snap);
+    }
+    if (!r.ok()) {
+      if (!IsObjectDamage(r)) return r;
+      bad = "snapshot does not load: " + r.ToString();
+    }
+    if (bad.empty()) {
       st.loaded = true;
-    } else if (IsObjectDamage(r)) {
-      ctx->findings.Problem(st.name, st.name, "snapshot does not load: " + r.ToString());
     } else {
-      return r;
+      ctx->findings.Problem(st.name, st.name, bad);
     }
     return Status::OK();
   });
@@ -423,6 +307,7 @@ Status Check(Repository* repo, const CheckOptions& opts, Progress* progress, Che
   if (opts.read_data) KLOSET_RETURN_IF_ERROR(VerifyPackData(&ctx));
   ctx.progress->SetCurrent("trees");
   KLOSET_RETURN_IF_ERROR(WalkTrees(&ctx));
+  NoteUnindexedPacks(&ctx);
   ctx.progress->SetCurrent("");
   report->bytes_read = ctx.bytes_read;
   ctx.findings.MoveTo(report);

@@ -59,7 +59,8 @@ Status VerifyPack(Context* ctx, PackState* p, const std::vector<IndexEntry>& ent
     for (const IndexEntry& e : entries) f.MarkBlob(e.id, static_cast<size_t>(p->problem));
     return Status::OK();
   }
-  if (PlainHash(bytes) != p->id) {
+  const bool hash_ok = PlainHash(bytes) == p->id;
+  if (!hash_ok) {
     pack_problem("pack damaged: its " + std::to_string(bytes.size()) +
                  " bytes do not match its name");
   }
@@ -70,18 +71,19 @@ Status VerifyPack(Context* ctx, PackState* p, const std::vector<IndexEntry>& ent
     pack_problem(d);
   }
 
+  size_t bad_blobs = 0;
   for (const IndexEntry& e : entries) {
     KLOSET_RETURN_IF_ERROR(ctx->Cancelled());
-    std::string bad;
-    std::string plain;
+    std::string bad, detail, plain;
     if (e.offset + e.stored_size > bytes.size()) {
-      bad = "lies past the end of the pack";
+      bad = "past the end of the pack";
     } else {
       Status o = OpenIndexedBlob(ctx, e, std::string_view(bytes).substr(e.offset, e.stored_size),
                                  &plain);
       if (!o.ok()) {
         if (!IsObjectDamage(o)) return o;
-        bad = "does not open: " + o.ToString();
+        bad = "does not open";
+        detail = o.ToString();
       } else if (plain.size() != e.raw_size) {
         bad = "holds " + std::to_string(plain.size()) + " bytes, the index says " +
               std::to_string(e.raw_size);
@@ -90,10 +92,14 @@ Status VerifyPack(Context* ctx, PackState* p, const std::vector<IndexEntry>& ent
       }
     }
     if (!bad.empty()) {
-      size_t problem = f.Problem("blob:" + ToHex(e.id), p->name, KindOf(e) + ShortHex(e.id) +
-                                                                     " " + bad);
-      f.MarkBlob(e.id, problem);
+      bad_blobs++;
+      f.AddBlob(f.Problem(p->name, p->name, ""), e.id, kBadBlobs,
+                KindOf(e) + ShortHex(e.id) + " (" + bad + ")", detail);
     }
+  }
+  if (!hash_ok && bad_blobs == 0) {
+    pack_problem("yet every blob the index places in it opens (the damage is elsewhere, or "
+                 "the blobs came from the local cache)");
   }
   return Status::OK();
 }

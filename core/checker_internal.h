@@ -1,7 +1,8 @@
-// Internals of the checker (core/checker*.cc), shared by its three parts:
-// checker.cc (store objects: config, keys, indexes, packs, snapshots),
-// checker_data.cc (--read-data: packs downloaded and every blob opened) and
-// checker_walk.cc (tree pages and the files they name). Not a public API.
+// Internals of the checker, shared by its parts: checker.cc (the driver and
+// store objects: config, keys, indexes, packs, snapshots), checker_data.cc
+// (--read-data: packs downloaded and every blob opened), checker_walk.cc
+// (tree pages and the files they name) and checker_findings.cc (helpers and
+// the findings collector). Not a public API.
 #pragma once
 
 #include <atomic>
@@ -47,29 +48,49 @@ Status ReadWhole(Remote* remote, const std::string& name, uint64_t expected, std
 // fanout false, "<dir>/<hex>". False for anything else.
 bool ParseObjectName(const std::string& name, const std::string& dir, bool fanout, Hash* id);
 
-// Problems and notes, merged by key so that repeated findings about one object
-// end up in one entry, plus which problem each damaged blob belongs to, so the
-// tree walk can name the files that hold it. Thread-safe.
+// Heads the list of a pack's blobs that are damaged.
+constexpr char kBadBlobs[] = "blobs that fail verification";
+
+// Key prefix of the problems for blobs no index names, by blamed object.
+constexpr char kNoIndexKey[] = "noindex:";
+
+// How many blobs a problem lists by id; the rest are only counted.
+constexpr size_t kMaxItems = 5;
+
+// Problems and notes, merged by key so that repeated findings about one
+// object end up in one entry, plus which problem each damaged blob belongs
+// to, so the tree walk can name the files that hold it. Thread-safe.
 class Findings {
  public:
-  // Returns the problem's number. A second call with the same key appends
-  // `what` to the existing entry (unless it is already there).
+  // Returns the problem's number. A second call with the same key appends a
+  // non-empty `what` to the existing entry (unless it is already there).
   size_t Problem(const std::string& key, const std::string& object, const std::string& what);
   void Note(const std::string& object, const std::string& what);
+  bool Has(const std::string& key) const;
   // Blob `id` is damaged or lost; files holding it are added to `problem`.
   // The first problem recorded for a blob wins.
   void MarkBlob(const Hash& id, size_t problem);
+  // MarkBlob, and lists the blob in the problem's text: `label` heads the
+  // list ("blobs that fail verification"), `item` names the blob; `detail`
+  // (the full error) is kept for the first blob only.
+  void AddBlob(size_t problem, const Hash& id, const std::string& label, const std::string& item,
+               const std::string& detail = "");
   // The problem a damaged blob belongs to, or -1.
   long BlobProblem(const Hash& id) const;
   // Adds a reference (counted; kept up to kMaxAffected times, no duplicates).
   void Affect(size_t problem, const std::string& ref);
-  size_t problem_count() const;
-  bool has_damaged_blobs() const;
   void MoveTo(CheckReport* report);
 
  private:
+  struct Entry {
+    CheckProblem p;
+    std::string label, detail;
+    std::vector<std::string> items;
+    uint64_t item_count = 0;
+  };
   mutable std::mutex mu_;
-  std::vector<CheckProblem> problems_, notes_;
+  std::vector<Entry> problems_;
+  std::vector<CheckProblem> notes_;
   std::map<std::string, size_t> by_key_;
   HashMap<size_t> blobs_;
 };
@@ -88,6 +109,7 @@ struct PackState {
 struct SnapshotState {
   Hash id{};
   std::string name;
+  uint64_t size = 0;  // as listed
   bool loaded = false;
   Snapshot snap;
 };

@@ -6,6 +6,8 @@
 // Each distinct page is visited once across all snapshots (snapshots share
 // most of their pages), so the walk costs what the distinct trees cost.
 #include <algorithm>
+#include <condition_variable>
+#include <thread>
 
 #include "core/checker_internal.h"
 #include "core/tree.h"
@@ -13,41 +15,51 @@
 namespace kloset::check_internal {
 namespace {
 
+struct Pending {
+  Hash page;
+  std::string path;  // of the directory, "" for the snapshot's root
+};
+
 class Walker {
  public:
   explicit Walker(Context* ctx) : ctx_(ctx) {}
 
+  // Walks one snapshot with ctx->parallel workers sharing a stack of pages
+  // to visit (each page is a remote read without a cache, so latency, not
+  // CPU, bounds a sequential walk).
   Status Walk(const SnapshotState& st) {
-    struct Pending {
-      Hash page;
-      std::string path;  // of the directory, "" for the snapshot's root
-    };
     std::vector<Pending> stack{{st.snap.tree, ""}};
-    while (!stack.empty()) {
-      KLOSET_RETURN_IF_ERROR(ctx_->Cancelled());
-      Pending cur = std::move(stack.back());
-      stack.pop_back();
-      if (!visited_.insert(cur.page).second) continue;
-      TreePage page;
-      bool ok = false;
-      KLOSET_RETURN_IF_ERROR(LoadPage(st.id, cur.page, cur.path, &page, &ok));
-      if (!ok) continue;
-      ctx_->report->trees++;
-      if (!page.leaf) {
-        for (auto& [first, child] : page.children) stack.push_back({child, cur.path});
-        continue;
+    size_t active = 0;
+    Status first;
+    std::condition_variable cv;
+    auto worker = [&] {
+      std::unique_lock<std::mutex> l(mu_);
+      for (;;) {
+        cv.wait(l, [&] { return !stack.empty() || active == 0 || !first.ok(); });
+        if (!first.ok() || stack.empty()) return;  // failed, or nothing left anywhere
+        Pending cur = std::move(stack.back());
+        stack.pop_back();
+        if (!visited_.insert(cur.page).second) continue;
+        active++;
+        l.unlock();
+        std::vector<Pending> more;
+        Status s = ctx_->Cancelled();
+        if (s.ok()) s = Visit(st.id, cur, &more);
+        l.lock();
+        active--;
+        if (!s.ok() && first.ok()) first = s;
+        for (Pending& m : more) stack.push_back(std::move(m));
+        cv.notify_all();
       }
-      for (const Node& node : page.nodes) {
-        std::string path = cur.path + "/" + node.name;
-        if (node.type == NodeType::kDir) {
-          stack.push_back({node.subtree, std::move(path)});
-        } else if (node.type == NodeType::kFile) {
-          KLOSET_RETURN_IF_ERROR(CheckFile(st.id, node, path));
-        }
-      }
-    }
-    return Status::OK();
+    };
+    std::vector<std::thread> threads;
+    for (int i = 1; i < ctx_->parallel; i++) threads.emplace_back(worker);
+    worker();
+    for (std::thread& t : threads) t.join();
+    return first;
   }
+
+  uint64_t trees() const { return trees_; }
 
  private:
   std::string PackOf(const IndexEntry& e) const {
@@ -57,13 +69,18 @@ class Walker {
   // Records that no index names blob `id`. The object blamed is the
   // unindexed pack holding it when --read-data found one (a damaged index
   // may have described it), else the index.
-  size_t NotIndexed(const Hash& id, const std::string& what) {
+  size_t NotIndexed(const Hash& id, const std::string& item) {
+    Findings& f = ctx_->findings;
     auto it = ctx_->unindexed_blobs.find(id);
-    size_t p = it == ctx_->unindexed_blobs.end()
-                   ? ctx_->findings.Problem("blob:" + ToHex(id), "index", what + " is in no index")
-                   : ctx_->findings.Problem("blob:" + ToHex(id), it->second,
-                                            what + " is in no index, but this pack holds it");
-    ctx_->findings.MarkBlob(id, p);
+    size_t p;
+    if (it == ctx_->unindexed_blobs.end()) {
+      p = f.Problem(kNoIndexKey, "index", "");
+      f.AddBlob(p, id, "blobs in no index", item);
+    } else {
+      p = f.Problem(kNoIndexKey + it->second, it->second, "");
+      f.AddBlob(p, id, "blobs in no index, which this pack (named by no intact index) holds",
+                item);
+    }
     return p;
   }
 
@@ -89,21 +106,45 @@ class Walker {
 
     std::string plain;
     s = ctx_->repo->LoadBlob(BlobType::kTree, id, &plain);
-    std::string bad;
+    std::string bad, detail;
     if (!s.ok()) {
       if (!IsObjectDamage(s)) return s;
-      bad = what + " does not load: " + s.ToString();
+      bad = "does not load";
+      detail = s.ToString();
     } else if (ctx_->repo->HashBlob(plain) != id) {
-      bad = what + " does not match its id";
+      bad = "does not match its id";
     } else if (Status d = DecodeTreePage(plain, page); !d.ok()) {
-      bad = what + " does not decode: " + d.ToString();
+      bad = "does not decode";
+      detail = d.ToString();
     }
     if (bad.empty()) {
       *ok = true;
     } else if (known < 0) {
-      size_t p = f.Problem("blob:" + ToHex(id), PackOf(e), bad);
-      f.MarkBlob(id, p);
+      size_t p = f.Problem(PackOf(e), PackOf(e), "");
+      f.AddBlob(p, id, kBadBlobs, what + " (" + bad + ")", detail);
       f.Affect(p, ref);
+    }
+    return Status::OK();
+  }
+
+  // Checks one page; directories below it go to *more.
+  Status Visit(const Hash& snap, const Pending& cur, std::vector<Pending>* more) {
+    TreePage page;
+    bool ok = false;
+    KLOSET_RETURN_IF_ERROR(LoadPage(snap, cur.page, cur.path, &page, &ok));
+    if (!ok) return Status::OK();
+    trees_++;
+    if (!page.leaf) {
+      for (auto& [first, child] : page.children) more->push_back({child, cur.path});
+      return Status::OK();
+    }
+    for (const Node& node : page.nodes) {
+      std::string path = cur.path + "/" + node.name;
+      if (node.type == NodeType::kDir) {
+        more->push_back({node.subtree, std::move(path)});
+      } else if (node.type == NodeType::kFile) {
+        KLOSET_RETURN_IF_ERROR(CheckFile(snap, node, path));
+      }
     }
     return Status::OK();
   }
@@ -125,10 +166,11 @@ class Walker {
       } else if (!s.ok()) {
         return s;
       } else if (e.raw_size != c.size) {
-        hit.push_back(f.Problem("size:" + ToHex(c.id), PackOf(e),
-                                "data blob " + ShortHex(c.id) + " holds " +
-                                    std::to_string(e.raw_size) + " bytes, a file expects " +
-                                    std::to_string(c.size)));
+        size_t p = f.Problem("size:" + PackOf(e), PackOf(e), "");
+        f.AddBlob(p, c.id, "blobs whose size disagrees with a file's chunk list",
+                  "data blob " + ShortHex(c.id) + " (" + std::to_string(e.raw_size) +
+                      " bytes, the file expects " + std::to_string(c.size) + ")");
+        hit.push_back(p);
       }
     }
     std::sort(hit.begin(), hit.end());
@@ -138,7 +180,9 @@ class Walker {
   }
 
   Context* ctx_;
-  HashSet visited_;
+  std::mutex mu_;
+  HashSet visited_;  // pages claimed by a worker, across snapshots
+  std::atomic<uint64_t> trees_{0};
 };
 
 }  // namespace
@@ -148,7 +192,9 @@ Status WalkTrees(Context* ctx) {
   for (const SnapshotState& st : ctx->snapshots) {
     if (!st.loaded) continue;
     ctx->progress->SetCurrent(st.name);
-    KLOSET_RETURN_IF_ERROR(walker.Walk(st));
+    Status s = walker.Walk(st);
+    ctx->report->trees = walker.trees();
+    KLOSET_RETURN_IF_ERROR(s);
   }
   return Status::OK();
 }

@@ -33,10 +33,11 @@ struct ChunkerParams {
   uint32_t max_size = 4 * 1024 * 1024;
   uint32_t normalization = 2;  // FastCDC normalization level (0..3)
 
-  // True when the parameters are usable: avg a power of two in [256, 2^28],
-  // 64 <= min <= avg <= max <= 2^30 and normalization <= 3. Parameters read
-  // from a store's config must be checked with this before use; a Chunker
-  // built from invalid ones clamps them (no UB) but cuts differently.
+  // True when the chunker can use the parameters as they are: avg a power of
+  // two in [256, 2^28], 64 <= min <= avg <= max <= 2^30, normalization <= 3.
+  // A store's config is held to the stricter ValidateChunkerParams
+  // (core/config_object.h). A Chunker built from invalid parameters clamps
+  // them (no UB, no endless loop) but then cuts differently.
   bool Valid() const;
 };
 

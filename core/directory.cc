@@ -71,11 +71,12 @@ class PagePacker {
   static size_t PageSize(size_t count, size_t body) { return 2 + VarintLength(count) + body; }
 
   bool NameCut(std::string_view name, size_t entry_bytes) const {
-    uint64_t spacing = std::max<uint64_t>(page_bytes_ / 2, 1);
+    // Clamped so the products below fit in 64 bits.
+    uint64_t spacing = std::clamp<uint64_t>(page_bytes_ / 2, 1, uint64_t{1} << 31);
     if (entry_bytes >= spacing) return true;
     // Probability entry_bytes / spacing, from the top 32 bits of the hash.
     uint64_t h = XXH3_64bits_withSeed(name.data(), name.size(), level_) >> 32;
-    return (static_cast<unsigned __int128>(h) * spacing) >> 32 < entry_bytes;
+    return h * spacing < (static_cast<uint64_t>(entry_bytes) << 32);
   }
 
   Status Cut() {

@@ -15,9 +15,10 @@ struct FileWriter::Impl {
       : store(s), chunker(p, g), pool(tp),
         max_in_flight(tp ? 2 * std::max<size_t>(tp->size(), 1) : 0) {}
 
-  // Cuts chunks from buf[start, end) while a cut can be found in one pass:
-  // with at least max_size bytes buffered, or anything at eof.
-  Status Drain(bool eof);
+  // Feeds bytes to the chunker without copying what can be cut directly.
+  Status Add(std::string_view data);
+  // Cuts the pending bytes into final chunks (end of file or a hole).
+  Status Flush();
   // Hashes and saves one chunk, inline or on the pool; the ChunkRef is
   // already in `chunks` at index `slot`.
   Status Emit(std::string_view data);
@@ -45,23 +46,48 @@ struct FileWriter::Impl {
   WriteStats stats;
 };
 
-Status FileWriter::Impl::Drain(bool eof) {
+// Every FindCut call sees max_size bytes (or the end of the data), so it
+// finds its cut in one pass; the cuts depend only on the content, never on
+// how it was split into Write calls.
+Status FileWriter::Impl::Add(std::string_view data) {
   const size_t max = chunker.params().max_size;
-  while (buf.size() - start >= max || (eof && buf.size() > start)) {
-    const auto* p = reinterpret_cast<const uint8_t*>(buf.data()) + start;
-    size_t cut = chunker.FindCut(p, buf.size() - start, eof);
-    if (cut == 0) break;  // cannot happen with the conditions above; be safe
-    std::string_view data(buf.data() + start, cut);
+  while (!data.empty()) {
+    if (buf.size() == start && data.size() >= max) {
+      // Nothing pending: cut straight from the caller's bytes.
+      size_t cut = chunker.FindCut(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                                   false);
+      KLOSET_RETURN_IF_ERROR(Emit(data.substr(0, cut)));
+      data.remove_prefix(cut);
+      continue;
+    }
+    // Top the pending bytes up to max_size at most, and cut once full.
+    size_t take = std::min(data.size(), max - (buf.size() - start));
+    buf.append(data.data(), take);
+    data.remove_prefix(take);
+    if (buf.size() - start < max) break;
+    size_t cut = chunker.FindCut(reinterpret_cast<const uint8_t*>(buf.data()) + start, max,
+                                 false);
+    KLOSET_RETURN_IF_ERROR(Emit(std::string_view(buf).substr(start, cut)));
     start += cut;
-    KLOSET_RETURN_IF_ERROR(Emit(data));
+    // Drop the cut prefix only once it is large, so the uncut tail is not
+    // moved after every chunk. buf stays under 2 * max_size.
+    if (start >= max) {
+      buf.erase(0, start);
+      start = 0;
+    }
   }
-  // Drop the cut prefix once it is large (not after every chunk: moving the
-  // uncut tail each time would copy the data several times over). The
-  // buffer stays under 2 * max_size + the largest Write.
-  if (start >= max || start == buf.size()) {
-    buf.erase(0, start);
-    start = 0;
+  return Status::OK();
+}
+
+Status FileWriter::Impl::Flush() {
+  while (buf.size() > start) {
+    size_t cut = chunker.FindCut(reinterpret_cast<const uint8_t*>(buf.data()) + start,
+                                 buf.size() - start, true);
+    KLOSET_RETURN_IF_ERROR(Emit(std::string_view(buf).substr(start, cut)));
+    start += cut;
   }
+  buf.clear();
+  start = 0;
   return Status::OK();
 }
 
@@ -123,9 +149,8 @@ FileWriter::~FileWriter() {
 Status FileWriter::Write(std::string_view data) {
   if (impl_->finished) return Status::InvalidArgument("FileWriter used after Finish");
   KLOSET_RETURN_IF_ERROR(impl_->error());
-  impl_->buf.append(data.data(), data.size());
   total_ += data.size();
-  return impl_->Drain(false);
+  return impl_->Add(data);
 }
 
 Status FileWriter::WriteHole(uint64_t len) {
@@ -133,7 +158,7 @@ Status FileWriter::WriteHole(uint64_t len) {
   KLOSET_RETURN_IF_ERROR(impl_->error());
   if (len == 0) return Status::OK();
   // Data before a hole ends a chunk: the hole is not chunk content.
-  KLOSET_RETURN_IF_ERROR(impl_->Drain(true));
+  KLOSET_RETURN_IF_ERROR(impl_->Flush());
   total_ += len;
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto& chunks = impl_->chunks;
@@ -147,7 +172,7 @@ Status FileWriter::WriteHole(uint64_t len) {
 
 Status FileWriter::Finish(std::vector<ChunkRef>* chunks, WriteStats* stats) {
   if (impl_->finished) return Status::InvalidArgument("FileWriter used after Finish");
-  Status s = impl_->Drain(true);
+  Status s = impl_->Flush();
   impl_->finished = true;
   impl_->WaitAll();
   if (s.ok()) s = impl_->error();

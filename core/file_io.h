@@ -29,10 +29,11 @@ struct WriteStats {
 };
 
 // Streams one file into content-defined chunks, each saved as a
-// BlobType::kData blob (id = HashBlob). Memory use is bounded: the input
-// buffer holds under 2 * max_size plus the largest Write, and with a pool at
-// most 2 * pool->size() chunks are in flight (Write blocks until one is
-// done). The chunk list comes out in file order. An empty file gives an
+// BlobType::kData blob (id = HashBlob). Chunk boundaries depend only on the
+// content, not on how it is split into Write calls. Memory use is bounded:
+// the input buffer holds under 2 * max_size bytes whatever the Write sizes,
+// and with a pool at most 2 * pool->size() chunks are in flight (Write
+// blocks until one is done). The chunk list comes out in file order. An empty file gives an
 // empty list.
 class FileWriter {
  public:

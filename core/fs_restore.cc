@@ -31,14 +31,15 @@ std::string Problem(const char* what, int err) { return std::string(what) + ": "
 void ApplyMetadata(const std::string& path, int fd, const Node& node, bool chown,
                    std::vector<std::string>* problems) {
   const char* p = path.c_str();
+  // chown first: it clears setuid/setgid bits and security.capability.
+  if (chown) {
+    int r = fd >= 0 ? fchown(fd, node.uid, node.gid) : lchown(p, node.uid, node.gid);
+    if (r != 0) problems->push_back(Problem("chown", errno));
+  }
   for (const auto& [name, value] : node.xattrs) {
     int r = fd >= 0 ? fsetxattr(fd, name.c_str(), value.data(), value.size(), 0)
                     : lsetxattr(p, name.c_str(), value.data(), value.size(), 0);
     if (r != 0) problems->push_back(Problem(("set xattr " + name).c_str(), errno));
-  }
-  if (chown) {
-    int r = fd >= 0 ? fchown(fd, node.uid, node.gid) : lchown(p, node.uid, node.gid);
-    if (r != 0) problems->push_back(Problem("chown", errno));
   }
   if (node.type != NodeType::kSymlink) {
     int r = fd >= 0 ? fchmod(fd, node.mode & 07777) : chmod(p, node.mode & 07777);

@@ -13,9 +13,9 @@
 
 namespace kloset {
 
-// Applies the node's xattrs, owner (when `chown` is true), mode (not for
-// symlinks; after the owner, so setuid/setgid bits survive) and atime/mtime
-// to the entry: through `fd` when fd >= 0, else to `path` without following
+// Applies the node's owner (when `chown` is true), xattrs, mode (not for
+// symlinks) and atime/mtime, in that order (chown would clear setuid bits and
+// file capabilities set before it), to the entry: through `fd` when fd >= 0, else to `path` without following
 // a final symlink. Each failure is appended to *problems and the rest is
 // still applied.
 void ApplyMetadata(const std::string& path, int fd, const Node& node, bool chown,

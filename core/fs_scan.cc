@@ -163,6 +163,13 @@ Status NodeFromStat(const std::string& path, const struct stat& st, UserNames* n
     }
     node->symlink_target = std::move(target);
     node->size = node->symlink_target.size();
+    // readlink updates a symlink's atime (no O_NOATIME for it). Store the
+    // atime it leaves, so the next backup sees the same node (relatime
+    // keeps it until the link changes or a day passes).
+    struct stat again;
+    if (lstat(path.c_str(), &again) == 0 && again.st_ino == st.st_ino) {
+      node->atime_ns = ToNs(again.st_atim);
+    }
   }
   return ReadXattrs(path, &node->xattrs);
 }
@@ -186,6 +193,31 @@ Status NormalizeSourcePath(const std::string& path, std::string* out) {
   std::unique_ptr<char, decltype(&free)> real(realpath(parent.c_str(), nullptr), &free);
   if (!real) return Status::FromErrno(errno, "source path " + path);
   *out = base.empty() ? std::string(real.get()) : JoinPath(real.get(), base);
+  return Status::OK();
+}
+
+Status NormalizeSourcePaths(const std::vector<std::string>& in, std::vector<std::string>* out) {
+  if (in.empty()) return Status::InvalidArgument("no source paths given");
+  std::vector<std::string> all;
+  for (const std::string& p : in) {
+    std::string n;
+    KLOSET_RETURN_IF_ERROR(NormalizeSourcePath(p, &n));
+    struct stat st;
+    if (lstat(n.c_str(), &st) != 0) return Status::FromErrno(errno, "source path " + p);
+    all.push_back(std::move(n));
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  auto inside = [](const std::string& p, const std::string& q) {
+    return q == "/" ||
+           (p.size() > q.size() && p.compare(0, q.size(), q) == 0 && p[q.size()] == '/');
+  };
+  out->clear();
+  for (const std::string& p : all) {
+    if (std::none_of(all.begin(), all.end(), [&](const std::string& q) { return inside(p, q); })) {
+      out->push_back(p);
+    }
+  }
   return Status::OK();
 }
 
@@ -214,8 +246,16 @@ bool CountTree(const std::vector<std::string>& paths, const std::vector<std::str
     if (S_ISREG(st.st_mode)) *bytes += static_cast<uint64_t>(st.st_size);
   };
   std::function<void(const std::string&)> walk = [&](const std::string& dir) {
-    DIR* d = opendir(dir.c_str());
-    if (!d) return;
+    // O_NOATIME (where allowed), so counting leaves the atimes the walk stores.
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(dir.c_str(), flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = open(dir.c_str(), flags);
+    if (fd < 0) return;
+    DIR* d = fdopendir(fd);
+    if (!d) {
+      close(fd);
+      return;
+    }
     while (struct dirent* e = readdir(d)) {
       if (stop->load()) break;
       std::string name = e->d_name;

@@ -55,6 +55,11 @@ Status ReadXattrs(const std::string& path,
 // not exist.
 Status NormalizeSourcePath(const std::string& path, std::string* out);
 
+// Normalizes every path (as above), checks it exists (lstat), sorts them and
+// drops duplicates and paths inside another. kInvalidArgument if `in` is
+// empty; kNotFound (naming the path) if one does not exist.
+Status NormalizeSourcePaths(const std::vector<std::string>& in, std::vector<std::string>* out);
+
 // "dir" + "/" + name, without doubling the slash of "/".
 std::string JoinPath(const std::string& dir, const std::string& name);
 

@@ -123,8 +123,10 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
   KLOSET_RETURN_IF_ERROR(ListNames(remote.get(), "keys/", &names));
   auto impl = std::make_unique<Impl>();
   std::vector<std::string> damaged;
-  Status other_error;   // a read or KDF failure: must not pass for a wrong passphrase
-  Status config_error;  // a slot opened but the config did not authenticate
+  Status other_error;    // a read or KDF failure: must not pass for a wrong passphrase
+  Status config_error;   // a slot opened but the config did not authenticate
+  Status version_error;  // a slot written by a newer klosetfs
+  bool refused = false;  // an intact slot refused the passphrase
   bool opened = false;
   for (const std::string& name : names) {
     std::string bytes;
@@ -135,8 +137,15 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
       damaged.push_back(name);
       continue;
     }
+    if (s.code() == Code::kVersion) {
+      version_error = s.Annotate(name);
+      continue;
+    }
     if (s.ok()) s = UnwrapKeySlot(slot, passphrase, &impl->master);
-    if (s.code() == Code::kWrongPassword) continue;
+    if (s.code() == Code::kWrongPassword) {
+      refused = true;
+      continue;
+    }
     if (!s.ok()) {
       if (other_error.ok()) other_error = s.Annotate(name);
       continue;
@@ -159,9 +168,8 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
     std::string list;
     for (const auto& d : damaged) list += (list.empty() ? "" : ", ") + d;
     if (names.empty()) return Status::Corrupt("store has no key slots (keys/ is empty)");
-    if (damaged.size() == names.size()) {
-      return Status::Corrupt("key slot damaged: no intact key slot (" + list + ")");
-    }
+    if (!refused && !version_error.ok()) return version_error;
+    if (!refused) return Status::Corrupt("key slot damaged: no intact key slot (" + list + ")");
     if (!damaged.empty()) {
       return Status::WrongPassword("wrong passphrase (damaged key slots skipped: " + list + ")");
     }

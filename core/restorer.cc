@@ -171,6 +171,9 @@ Status Restorer::RestoreEntry(const std::string& path, const Node& node) {
       Fail(path, Status::FromErrno(err, "mkdir").message());
       return Status::OK();
     }
+    if (!node.error.empty()) {
+      Fail(path, "contents not in the snapshot (skipped at backup: " + node.error + ")");
+    }
     dirs_++;
     Node meta = node;  // the listing is not needed for the metadata pass
     meta.chunks.clear();

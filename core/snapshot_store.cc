@@ -23,8 +23,8 @@ Status ListSnapshotIds(Repository* repo, std::vector<Hash>* ids, std::vector<std
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
     Hash id;
-    if (name.size() == kDir.size() + 64 && FromHex(std::string_view(name).substr(kDir.size()), &id) &&
-        SnapshotName(id) == name) {
+    const std::string_view hex = std::string_view(name).substr(std::min(name.size(), kDir.size()));
+    if (FromHex(hex, &id) && SnapshotName(id) == name) {
       ids->push_back(id);
     } else if (bad) {
       bad->push_back(name);

@@ -11,10 +11,11 @@
 // The random choice is a hash of (seed, operation, name, how many requests of
 // that operation on that name came before), so a run is reproducible for a
 // seed even when several threads issue requests, as long as each name's
-// requests happen in the same order. Requests on a List use the prefix as name.
+// requests happen in the same order. A List uses its prefix as the name. The
+// per-name counts grow with the number of distinct names: meant for tests.
 //
-// A failed Write or Delete never reaches the wrapped remote: nothing is
-// stored or deleted. A failed List first reports some (possibly none) of the
+// A Write or Delete failed with kTransient, kIOError or kNoSpace never reaches
+// the wrapped remote: nothing is stored or deleted (kLostAck does it first). A failed List first reports some (possibly none) of the
 // objects, then fails, as a paginated listing that drops midway would.
 //
 // Thread safety: all methods may be called concurrently; configuration calls
@@ -47,9 +48,11 @@ const char* RemoteOpName(RemoteOp op);
 
 enum class Fault : uint8_t {
   kNone,       // passed through untouched
-  kTransient,  // fails with kTransient without reaching the wrapped remote
-  kIOError,    // fails with kIOError without reaching the wrapped remote
-  kNoSpace,    // fails with kNoSpace without reaching the wrapped remote
+  // The next three fail without reaching the wrapped remote (a List reports
+  // a few objects first, see above).
+  kTransient,  // fails with kTransient
+  kIOError,    // fails with kIOError
+  kNoSpace,    // fails with kNoSpace
   kSlow,       // passed through after FaultOptions::slow_delay
   kTruncate,   // Read only: a strict prefix of the real result (no-op elsewhere,
                // and on reads that return no bytes)

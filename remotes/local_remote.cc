@@ -41,6 +41,12 @@ std::string DirPart(const std::string& name) {
   return slash == std::string::npos ? std::string() : name.substr(0, slash);
 }
 
+// The absolute folder for a relative one below `root` ("" is the root).
+std::string Folder(const std::string& root, const std::string& rel) {
+  if (rel.empty()) return root.empty() ? "/" : root;
+  return root + "/" + rel;
+}
+
 struct Fd {
   int fd = -1;
   explicit Fd(int f) : fd(f) {}
@@ -145,7 +151,7 @@ Status LocalRemote::Read(const std::string& name, uint64_t offset, uint64_t leng
 Status LocalRemote::Write(const std::string& name, std::string_view data) {
   KLOSET_RETURN_IF_ERROR(CheckObjectName(name));
   const std::string path = root_ + "/" + name;
-  const std::string dir = root_ + "/" + DirPart(name);
+  const std::string dir = Folder(root_, DirPart(name));
   std::string tmp;
   int fd = -1;
   // Usually the folder exists; make it only when the first open says so.
@@ -187,7 +193,7 @@ Status LocalRemote::List(const std::string& prefix,
 
 Status LocalRemote::WalkFolder(const std::string& rel_dir, const std::string& prefix,
                                int depth, const std::function<void(const ObjectInfo&)>& fn) {
-  const std::string path = rel_dir.empty() ? root_ + "/" : root_ + "/" + rel_dir;
+  const std::string path = Folder(root_, rel_dir);
   DIR* d = opendir(path.c_str());
   if (!d) {
     // A folder that does not exist (yet, or any more) holds no objects.
@@ -238,7 +244,7 @@ Status LocalRemote::Delete(const std::string& name) {
     if (errno == EISDIR) return Status::NotFound(path + ": not an object");
     return Status::FromErrno(errno, "delete " + path);
   }
-  return SyncDir(root_ + "/" + DirPart(name));
+  return SyncDir(Folder(root_, DirPart(name)));
 }
 
 Status LocalRemote::Stat(const std::string& name, ObjectInfo* info) {

@@ -248,7 +248,7 @@ TEST_CASE("ResolveSnapshot: latest, full id, prefixes") {
 
   std::string missing;
   for (int i = 0; i < 4096 && missing.empty(); i++) {
-    char buf[4];
+    char buf[16];
     std::snprintf(buf, sizeof buf, "%03x", i);
     if (!prefixes.count(buf)) missing = buf;
   }

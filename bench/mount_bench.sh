@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Mount benchmark: `klosetfs mount` vs `restic mount` vs `borg mount` on the
+# same data set, backed up by each tool, in one run.
+#
+#   bash bench/mount_bench.sh [KLOSETFS_BINARY]
+#
+# For each tool: time from starting the mount until the first `ls` of the
+# snapshot returns; `find` over all entries (cold = fresh mount, then warm);
+# `tar cf - . | wc -c` of the whole snapshot; `cat` of a 1 GiB file (cold,
+# then warm). Then klosetfs alone: time to first `ls` with 1 and with 1,000
+# snapshots in the store. Prints a table with klosetfs/peer ratios.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+k=${1:-$root/build/release/klosetfs}
+src_root=${BENCH_SRC:-/usr/share}
+limit_mb=${BENCH_MB:-400}
+big_mb=${BENCH_BIG_MB:-1024}
+many=${BENCH_SNAPSHOTS:-1000}
+work=${BENCH_DIR:-$(mktemp -d /tmp/klosetfs-mbench.XXXXXX)}
+export KLOSETFS_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
+export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes XDG_CACHE_HOME=$work/cache
+for tool in restic borg python3 fusermount3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install restic borgbackup fuse3 python3-llfuse)" >&2; exit 1; }
+done
+python3 -c 'import llfuse' 2>/dev/null || { echo "borg mount needs python3-llfuse (apt-get install python3-llfuse)" >&2; exit 1; }
+
+data=$work/data
+if [ ! -d "$data" ]; then
+  mkdir -p "$data/tree"
+  total=0
+  for d in $(ls "$src_root" | sort); do
+    [ -d "$src_root/$d" ] || continue
+    sz=$(du -sm "$src_root/$d" 2>/dev/null | cut -f1)
+    [ $((total + sz)) -le "$limit_mb" ] || continue
+    cp -a "$src_root/$d" "$data/tree/" 2>/dev/null || true
+    total=$((total + sz))
+  done
+  python3 - "$data/big.bin" "$big_mb" <<'PY'
+import os, sys, random
+path, mb = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(7)
+words = [("w%05d" % i).encode() for i in range(20000)]
+with open(path, "wb") as f:
+    for i in range(mb):
+        if i % 2:
+            f.write(os.urandom(1 << 20))
+        else:
+            line = b" ".join(rnd.choice(words) for _ in range(200))
+            f.write((line * ((1 << 20) // len(line) + 1))[: 1 << 20])
+PY
+fi
+entries=$(find "$data" | wc -l)
+
+now() { date +%s.%N; }
+secs() { python3 -c "print('%.3f' % ($2 - $1))"; }
+declare -A R
+mnt=$work/mnt
+mkdir -p "$mnt"
+unmount() { fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
+            for _ in $(seq 50); do grep -qs " $mnt " /proc/mounts || return 0; sleep 0.1; done; }
+trap 'unmount' EXIT
+
+bench_tool() {  # tool, mount command (background), path of the data inside the mount
+  local t=$1 cmd=$2 inner=$3
+  local t0 t1
+  drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+  t0=$(now); eval "$cmd"
+  until ls "$mnt/$inner" >/dev/null 2>&1; do sleep 0.02; done
+  t1=$(now); R[$t.first_ls]=$(secs "$t0" "$t1")
+  inner=$(cd "$mnt" && eval "echo $inner")
+  t0=$(now); find "$mnt/$inner" >/dev/null; t1=$(now); R[$t.find_cold]=$(secs "$t0" "$t1")
+  t0=$(now); find "$mnt/$inner" >/dev/null; t1=$(now); R[$t.find_warm]=$(secs "$t0" "$t1")
+  t0=$(now); (cd "$mnt/$inner" && tar cf - . | wc -c >/dev/null); t1=$(now); R[$t.tar]=$(secs "$t0" "$t1")
+  unmount; eval "$cmd"; until ls "$mnt/$inner" >/dev/null 2>&1; do sleep 0.02; done
+  t0=$(now); cat "$mnt/$inner/big.bin" >/dev/null; t1=$(now); R[$t.cat_cold]=$(secs "$t0" "$t1")
+  t0=$(now); cat "$mnt/$inner/big.bin" >/dev/null; t1=$(now); R[$t.cat_warm]=$(secs "$t0" "$t1")
+  cmp "$data/big.bin" "$mnt/$inner/big.bin" || { echo "$t: big.bin differs through the mount"; exit 1; }
+  unmount
+}
+
+echo "backing up with each tool..."
+rm -rf "$work"/{k,r,b}
+$k init "$work/k" >/dev/null && $k backup "$work/k" "$data" --quiet
+restic init -r "$work/r" >/dev/null 2>&1 && restic -r "$work/r" backup "$data" --quiet >/dev/null
+borg init -e repokey "$work/b" >/dev/null 2>&1 && borg create --compression zstd,3 "$work/b::one" "$data"
+
+bench_tool klosetfs "$k mount $work/k $mnt" "latest$data"
+bench_tool restic "(restic -r $work/r mount $mnt >/dev/null 2>&1 &)" "snapshots/latest$data"
+bench_tool borg "borg mount $work/b $mnt" "one$data"
+# tar of the source folder itself, as the floor.
+t0=$(now); (cd "$data" && tar cf - . | wc -c >/dev/null); t1=$(now); src_tar=$(secs "$t0" "$t1")
+
+echo "making $many snapshots for the time-to-first-ls scaling check..."
+t0=$(now); $k mount "$work/k" "$mnt"; ls "$mnt/latest/" >/dev/null; t1=$(now); one=$(secs "$t0" "$t1"); unmount
+small=$work/small; mkdir -p "$small"; echo x > "$small/f"
+for i in $(seq 2 "$many"); do echo "$i" > "$small/f"; $k backup "$work/k" "$small" --quiet; done
+t0=$(now); $k mount "$work/k" "$mnt"; ls "$mnt/latest/" >/dev/null; t1=$(now); thousand=$(secs "$t0" "$t1"); unmount
+
+ratio() { python3 -c "print('%.2f' % ($1 / max($2, 1e-9)))"; }
+best() { python3 -c "print(min($1, $2))"; }
+printf '\nData: %s entries, %s (+ a %s MiB file)\n' "$entries" "$src_root subset" "$big_mb"
+printf 'Machine: %s, %s cores\n\n' "$(uname -srm)" "$(nproc)"
+printf '| operation | klosetfs | restic | borg | k/faster peer |\n|---|---|---|---|---|\n'
+for op in first_ls find_cold find_warm tar cat_cold cat_warm; do
+  b=$(best "${R[restic.$op]}" "${R[borg.$op]}")
+  printf '| %s | %s s | %s s | %s s | %s |\n' "$op" "${R[klosetfs.$op]}" "${R[restic.$op]}" "${R[borg.$op]}" "$(ratio "${R[klosetfs.$op]}" "$b")"
+done
+printf '| tar of the source folder | %s s | | | k/source %s |\n' "$src_tar" "$(ratio "${R[klosetfs.tar]}" "$src_tar")"
+printf '| mount + first ls, 1 snapshot | %s s | | | |\n| mount + first ls, %s snapshots | %s s | | | ratio %s |\n' "$one" "$many" "$thousand" "$(ratio "$thousand" "$one")"
+echo
+echo "Targets: find <= 0.25x the faster peer; tar <= 0.5x the faster peer and <= 1.5x tar of the source;"
+echo "1 GiB cold read >= 2x the faster peer's throughput (time ratio <= 0.5); first ls with $many snapshots within 20% of one."

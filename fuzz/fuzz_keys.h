@@ -1,0 +1,25 @@
+// Fixed keys shared by the fuzz targets and their corpus generator
+// (fuzz/make_corpus.cc): seeds sealed under these keys open inside the
+// targets, so fuzzing reaches the parsers behind the AEAD.
+#pragma once
+
+#include "core/crypto.h"
+
+namespace kloset::fuzz {
+
+inline Key FuzzMaster() {
+  Key k;
+  for (size_t i = 0; i < k.size(); i++) k[i] = static_cast<uint8_t>(0x42 + i);
+  return k;
+}
+
+// The data subkey of FuzzMaster(): seals pack headers, indexes, config settings.
+inline Key FuzzDataKey() {
+  static const Key k = [] {
+    InitCrypto();
+    return DeriveSubkey(FuzzMaster(), Subkey::kData);
+  }();
+  return k;
+}
+
+}  // namespace kloset::fuzz
