@@ -59,17 +59,19 @@ void ResolveBackupPositionals(BackupArgs& a) {
 
 int RunBackup(const GlobalOptions& g, BackupArgs& a) {
   ResolveBackupPositionals(a);
+  // Handlers go in before the store is opened, so an early Ctrl-C also ends
+  // with "no snapshot was written" and exit 130.
+  Progress progress;
+  InterruptScope scope(&progress);
   auto repo = OpenStore(g, a.store);
   BackupOptions opts;
   opts.paths = a.paths;
   opts.tags = a.tags;
   opts.excludes = a.excludes;
   opts.host = a.host;
-  Progress progress;
   BackupResult result;
-  Status s;
-  {
-    InterruptScope scope(&progress);
+  Status s = Status::Cancelled("backup cancelled");
+  if (!progress.cancel.load()) {
     ProgressBar bar(&progress, "backup", g.quiet);
     s = Backup(repo.get(), opts, &progress, &result);
   }
@@ -137,6 +139,8 @@ int RunRestore(const GlobalOptions& g, RestoreArgs& a) {
   ResolvePositionals("restore", "STORE SNAPSHOT[:PATH] TARGET_DIR",
                      {&a.store, &a.ref, &a.target});
   SnapshotRef ref = ParseSnapshotRef(a.ref);
+  Progress progress;
+  InterruptScope scope(&progress);
   auto repo = OpenStore(g, a.store);
   Snapshot snap = ResolveOrDie(repo.get(), a.store, ref);
   Node root;
@@ -148,10 +152,8 @@ int RunRestore(const GlobalOptions& g, RestoreArgs& a) {
   RestoreOptions opts;
   opts.path_in_snapshot = ref.path;
   opts.target = a.target;
-  Progress progress;
   RestoreResult result;
-  {
-    InterruptScope scope(&progress);
+  if (!progress.cancel.load()) {
     ProgressBar bar(&progress, "restore", g.quiet);
     s = Restore(repo.get(), snap, opts, &progress, &result);
   }

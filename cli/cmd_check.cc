@@ -19,14 +19,14 @@ struct CheckArgs {
 
 int RunCheck(const GlobalOptions& g, CheckArgs& a) {
   ResolvePositionals("check", "STORE", {&a.store});
+  Progress progress;
+  InterruptScope scope(&progress);
   auto repo = OpenStore(g, a.store);
   CheckOptions opts;
   opts.read_data = a.read_data;
-  Progress progress;
   CheckReport report;
   Status s;
-  {
-    InterruptScope scope(&progress);
+  if (!progress.cancel.load()) {
     ProgressBar bar(&progress, a.read_data ? "check --read-data" : "check", g.quiet);
     s = Check(repo.get(), opts, &progress, &report);
   }

@@ -1,5 +1,6 @@
 // Store-level commands: init, key add|list|remove.
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cstdio>
 #include <memory>
 

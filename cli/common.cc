@@ -90,7 +90,9 @@ std::unique_ptr<Repository> OpenStore(const GlobalOptions& g, const std::string&
     Secret pass = ReadPassphrase(g, store, /*confirm=*/false);
     s = Repository::Open(std::move(remote), pass.view(), opts, &repo);
   }
-  if (s.code() == Code::kWrongPassword) Die(kExitWrongPassword, "wrong passphrase for store " + store);
+  if (s.code() == Code::kWrongPassword) {
+    Die(kExitWrongPassword, "wrong passphrase for store " + store);
+  }
   if (s.IsNotFound()) Die(kExitNoStore, "no store at " + store + " (" + s.message() + ")");
   if (!s.ok()) DieStatus(s, "cannot open store " + store);
   return repo;

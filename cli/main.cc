@@ -115,7 +115,8 @@ int Main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    if (app.get_subcommands().empty() && dynamic_cast<const CLI::ExtrasError*>(&e)) {
+    if (app.get_subcommands().empty() && dynamic_cast<const CLI::ExtrasError*>(&e) &&
+        !app.remaining().empty()) {
       Warn("unknown command '" + app.remaining().front() + "'; see 'klosetfs help'");
     } else {
       Warn(std::string(e.what()) + "; see 'klosetfs help [COMMAND]'");
@@ -125,9 +126,9 @@ int Main(int argc, char** argv) {
   const CLI::App* selected = Selected(app);
   auto it = cli.runners.find(selected);
   if (it == cli.runners.end()) {
+    std::string name = selected->get_name();
     Warn(selected == &app ? "no command given; see 'klosetfs help'"
-                          : "'" + selected->get_name() + "' needs a subcommand; see 'klosetfs help " +
-                                selected->get_name() + "'");
+                          : "'" + name + "' needs a subcommand; see 'klosetfs help " + name + "'");
     return kExitUsage;
   }
   try {
@@ -135,6 +136,9 @@ int Main(int argc, char** argv) {
   } catch (const ExitError& e) {
     if (e.what()[0] != '\0') Warn(e.what());
     return e.code();
+  } catch (const std::exception& e) {  // e.g. out of memory: still one clear line
+    Warn(std::string("internal error: ") + e.what());
+    return kExitError;
   }
 }
 

@@ -12,13 +12,15 @@ namespace kloset {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'L', 'O', 'S', 'E', 'T', 'F', 'S'};
-constexpr uint32_t kMinChunk = 64;        // the gear hash window
+constexpr uint32_t kMinChunk = 64;  // the gear hash window
 constexpr uint32_t kMinAvgChunk = 256;
-constexpr uint32_t kMinPackSize = 4096;   // small packs are for tests only
+constexpr uint32_t kMinPackSize = 4096;  // small packs are for tests only
 constexpr uint32_t kMaxPackSize = 1u << 30;
 constexpr int kMinLevel = -7, kMaxLevel = 22;
 
-Status Bad(const std::string& what) { return Status::Corrupt("config settings malformed: " + what); }
+Status Bad(const std::string& what) {
+  return Status::Corrupt("config settings malformed: " + what);
+}
 
 // Reads an integer member into *v, refusing wrong types and out-of-range values.
 template <typename T>
@@ -59,8 +61,8 @@ Status ValidateChunkerParams(const ChunkerParams& p) {
 Status ValidateStoreSettings(const StoreConfig& c) {
   KLOSET_RETURN_IF_ERROR(ValidateChunkerParams(c.chunker));
   if (c.pack_size < kMinPackSize || c.pack_size > kMaxPackSize) {
-    return Status::InvalidArgument("pack size " + std::to_string(c.pack_size) +
-                                   " out of range (" + std::to_string(kMinPackSize) + ".." +
+    return Status::InvalidArgument("pack size " + std::to_string(c.pack_size) + " out of range (" +
+                                   std::to_string(kMinPackSize) + ".." +
                                    std::to_string(kMaxPackSize) + ")");
   }
   if (c.compression_level < kMinLevel || c.compression_level > kMaxLevel) {
@@ -138,8 +140,8 @@ Status DecodeConfig(std::string_view bytes, const Key& data_key, StoreConfig* c)
   StoreConfig out;
   KLOSET_RETURN_IF_ERROR(ParseConfigHeader(bytes, &out));
   std::string json;
-  Status s = Open(data_key, bytes.substr(kConfigHeaderSize), bytes.substr(0, kConfigHeaderSize),
-                  &json);
+  Status s =
+      Open(data_key, bytes.substr(kConfigHeaderSize), bytes.substr(0, kConfigHeaderSize), &json);
   if (!s.ok()) return Status::Corrupt("config settings do not authenticate");
   KLOSET_RETURN_IF_ERROR(DecodeConfigSettings(json, &out));
   *c = out;

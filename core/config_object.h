@@ -30,8 +30,8 @@ struct StoreConfig {
   uint32_t version = kFormatVersion;
   std::array<uint8_t, 16> store_id{};  // random, names the cache folder
   ChunkerParams chunker;
-  uint32_t pack_size = 16 << 20;       // target packfile size in bytes
-  int compression_level = 3;           // zstd level for blobs
+  uint32_t pack_size = 16 << 20;  // target packfile size in bytes
+  int compression_level = 3;      // zstd level for blobs
   int64_t created_ns = 0;
   std::string StoreIdHex() const { return ToHex(store_id.data(), store_id.size()); }
 };

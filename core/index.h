@@ -31,10 +31,10 @@ struct IndexEntry {
   Hash id{};
   BlobType type = BlobType::kData;
   Compression compression = Compression::kNone;
-  uint32_t pack = 0;          // index into Repository's pack table (kNoPack: unknown)
-  uint64_t offset = 0;        // of the sealed blob within the pack
-  uint32_t stored_size = 0;   // sealed bytes (incl. nonce and tag)
-  uint32_t raw_size = 0;      // plaintext bytes
+  uint32_t pack = 0;         // index into Repository's pack table (kNoPack: unknown)
+  uint64_t offset = 0;       // of the sealed blob within the pack
+  uint32_t stored_size = 0;  // sealed bytes (incl. nonce and tag)
+  uint32_t raw_size = 0;     // plaintext bytes
 };
 
 // One pack's worth of index entries (the `pack` field of blobs is unused).

@@ -71,16 +71,16 @@ Status WriteRecord(Repository* repo, const LockRecord& r, std::string* name) {
 }  // namespace
 
 std::string EncodeLockRecord(const LockRecord& r) {
-  nlohmann::json j = {{"host", r.host},
-                      {"pid", r.pid},
-                      {"time_ns", r.time_ns},
-                      {"kind", KindName(r.kind)}};
+  nlohmann::json j = {
+      {"host", r.host}, {"pid", r.pid}, {"time_ns", r.time_ns}, {"kind", KindName(r.kind)}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Status DecodeLockRecord(std::string_view json, LockRecord* r) {
   nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  auto bad = [](const char* why) { return Status::Corrupt(std::string("lock record malformed: ") + why); };
+  auto bad = [](const char* why) {
+    return Status::Corrupt(std::string("lock record malformed: ") + why);
+  };
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
   auto host = j.find("host"), pid = j.find("pid"), time = j.find("time_ns"), kind = j.find("kind");
   if (host == j.end() || !host->is_string()) return bad("no host");
@@ -109,7 +109,8 @@ Status ListLocks(Repository* repo, milliseconds stale_after, std::vector<LockInf
   if (!s.ok()) return s.Annotate("listing locks/");
   std::sort(names.begin(), names.end());
   const int64_t now = NowNs();
-  const int64_t stale_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(stale_after).count();
+  const int64_t stale_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(stale_after).count();
   std::vector<LockInfo> out;
   for (const std::string& name : names) {
     LockInfo info;
@@ -133,8 +134,7 @@ Status ListLocks(Repository* repo, milliseconds stale_after, std::vector<LockInf
   return Status::OK();
 }
 
-Status RemoveLocks(Repository* repo, const LockOptions& opts, bool include_fresh,
-                   size_t* removed) {
+Status RemoveLocks(Repository* repo, const LockOptions& opts, bool include_fresh, size_t* removed) {
   std::vector<LockInfo> locks;
   KLOSET_RETURN_IF_ERROR(ListLocks(repo, opts.stale_after, &locks));
   size_t n = 0;
@@ -178,8 +178,7 @@ Status StoreLock::Acquire(Repository* repo, LockKind kind, const LockOptions& op
   return Status::OK();
 }
 
-StoreLock::StoreLock(Repository* repo, const LockOptions& opts, LockRecord record,
-                     std::string name)
+StoreLock::StoreLock(Repository* repo, const LockOptions& opts, LockRecord record, std::string name)
     : repo_(repo), opts_(opts), record_(std::move(record)), name_(std::move(name)) {
   last_ok_ns_ = record_.time_ns;
   refresher_ = std::thread([this] { RefreshLoop(); });
@@ -229,7 +228,8 @@ Status StoreLock::Release() {
 Status StoreLock::Check() const {
   std::lock_guard<std::mutex> l(mu_);
   if (released_) return Status::InvalidArgument("lock " + name_ + " was released");
-  int64_t limit = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.stale_after).count() / 2;
+  int64_t limit =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.stale_after).count() / 2;
   if (NowNs() - last_ok_ns_ > limit) {
     std::string why = last_error_.ok() ? "no refresh yet" : last_error_.ToString();
     Code code = last_error_.ok() ? Code::kIOError : last_error_.code();

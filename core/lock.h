@@ -65,8 +65,7 @@ Status ListLocks(Repository* repo, std::chrono::milliseconds stale_after,
                  std::vector<LockInfo>* locks);
 // Deletes stale and damaged locks (and fresh ones too with include_fresh,
 // for `unlock --all` after a crash). *removed (optional) counts them.
-Status RemoveLocks(Repository* repo, const LockOptions& opts, bool include_fresh,
-                   size_t* removed);
+Status RemoveLocks(Repository* repo, const LockOptions& opts, bool include_fresh, size_t* removed);
 
 class StoreLock {
  public:
@@ -104,9 +103,9 @@ class StoreLock {
   std::condition_variable cv_;
   bool stop_ = false;
   bool released_ = false;
-  std::string name_;         // current lock object
-  int64_t last_ok_ns_ = 0;   // time of the last successful write
-  Status last_error_;        // of the last failed refresh
+  std::string name_;        // current lock object
+  int64_t last_ok_ns_ = 0;  // time of the last successful write
+  Status last_error_;       // of the last failed refresh
   std::thread refresher_;
 };
 

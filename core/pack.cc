@@ -23,8 +23,8 @@ std::string BlobAad(BlobType type, const Hash& id) {
   return aad;
 }
 
-Compression SealBlob(const Key& data_key, BlobType type, const Hash& id,
-                     std::string_view plaintext, int level, std::string* sealed) {
+Compression SealBlob(const Key& data_key, BlobType type, const Hash& id, std::string_view plaintext,
+                     int level, std::string* sealed) {
   std::string compressed;
   Compression c = Compress(plaintext, level, &compressed);
   Seal(data_key, c == Compression::kZstd ? std::string_view(compressed) : plaintext,
@@ -61,7 +61,9 @@ void EncodePackHeader(const std::vector<IndexEntry>& blobs, std::string* out) {
 }
 
 Status DecodePackHeader(std::string_view in, std::vector<IndexEntry>* blobs) {
-  auto bad = [](const std::string& why) { return Status::Corrupt("pack header malformed: " + why); };
+  auto bad = [](const std::string& why) {
+    return Status::Corrupt("pack header malformed: " + why);
+  };
   uint8_t version;
   uint64_t n;
   if (!GetU8(&in, &version)) return bad("empty");

@@ -1,7 +1,7 @@
 // Packfiles (docs/FORMAT.md, "Blobs and packs"):
 //
-//   blob_0 || ... || blob_n-1 || seal("kloset.packheader", header) || u32 len(sealed header) || "KLPK"
-//   header: u8 version (1) || varint n ||
+//   blob_0 || ... || blob_n-1 || seal("kloset.packheader", header) || u32 len(sealed header) ||
+//   "KLPK" header: u8 version (1) || varint n ||
 //           n × ( u8 type || u8 compression || H id || varint stored_size || varint raw_size )
 //
 // Each blob is seal("kloset.blob" || u8 type || H id, payload), payload being
@@ -31,8 +31,8 @@ std::string BlobAad(BlobType type, const Hash& id);
 
 // Compresses (when it saves >= 1/64) and seals one blob. Appends the sealed
 // bytes to *sealed and returns the compression used.
-Compression SealBlob(const Key& data_key, BlobType type, const Hash& id,
-                     std::string_view plaintext, int level, std::string* sealed);
+Compression SealBlob(const Key& data_key, BlobType type, const Hash& id, std::string_view plaintext,
+                     int level, std::string* sealed);
 // Opens and decompresses one sealed blob described by `e`. kCorrupt when it
 // does not authenticate or does not decompress to e.raw_size bytes; the
 // message is a verb phrase ("does not authenticate") for "blob X in pack Y ...".

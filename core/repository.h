@@ -58,8 +58,8 @@ struct OpenOptions {
   // Root of the local cache; this store's entries go to <root>/<store id hex>/.
   // Empty: $XDG_CACHE_HOME/klosetfs (or ~/.cache/klosetfs).
   std::string cache_dir;
-  bool no_cache = false;  // --no-cache
-  int transfers = 0;      // parallel uploads; 0 = remote's MaxParallel()
+  bool no_cache = false;            // --no-cache
+  int transfers = 0;                // parallel uploads; 0 = remote's MaxParallel()
   size_t tree_lru_bytes = 8 << 20;  // in-memory cache of decrypted tree pages
 };
 
@@ -75,7 +75,7 @@ struct InitOptions {
 // IndexEntry: core/index.h.
 
 struct KeyInfo {
-  std::string id;      // hex name under keys/
+  std::string id;  // hex name under keys/
   std::string label;
   int64_t created_ns = 0;
   bool current = false;  // the slot that opened this session
@@ -178,8 +178,8 @@ class Repository : public BlobStore {
 };
 
 // Object names.
-std::string PackName(const Hash& id);    // packs/<hh>/<hex>
-std::string IndexName(const Hash& id);   // index/<hh>/<hex>
+std::string PackName(const Hash& id);      // packs/<hh>/<hex>
+std::string IndexName(const Hash& id);     // index/<hh>/<hex>
 std::string SnapshotName(const Hash& id);  // snapshots/<hex>
 std::string LockName(const Hash& id);      // locks/<hex>
 std::string KeyName(const Hash& id);       // keys/<hex>

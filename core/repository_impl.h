@@ -59,7 +59,7 @@ struct Repository::Impl {
   mutable std::shared_mutex index_mu;
   MemIndex index;
   std::unordered_map<BlobKey, PendingBlob, BlobKeyHash> pending;
-  std::vector<PackRecord> unindexed;  // uploaded since the last index write
+  std::vector<PackRecord> unindexed;             // uploaded since the last index write
   std::unordered_set<std::string> seen_indexes;  // loaded, written or damaged
   std::vector<std::string> index_objects;
   std::vector<DamagedObject> damaged_indexes;

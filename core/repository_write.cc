@@ -30,8 +30,8 @@ Status Repository::SaveBlob(BlobType type, const Hash& id, std::string_view plai
     return Status::InvalidArgument("unknown blob type " + std::to_string(static_cast<int>(type)));
   }
   if (plaintext.size() > kMaxBlobSize) {
-    return Status::InvalidArgument("blob " + ToHex(id) + " of " +
-                                   std::to_string(plaintext.size()) + " bytes is too large");
+    return Status::InvalidArgument("blob " + ToHex(id) + " of " + std::to_string(plaintext.size()) +
+                                   " bytes is too large");
   }
   Impl& m = *impl_;
   KLOSET_RETURN_IF_ERROR(m.StickyError());
@@ -161,7 +161,8 @@ Status Repository::Impl::WriteIndexes() {
   size_t done = 0;
   while (done < recs.size()) {
     size_t end = done, blobs = 0;
-    while (end < recs.size() && (end == done || blobs + recs[end].blobs.size() <= kMaxBlobsPerIndex)) {
+    while (end < recs.size() &&
+           (end == done || blobs + recs[end].blobs.size() <= kMaxBlobsPerIndex)) {
       blobs += recs[end++].blobs.size();
     }
     std::vector<PackRecord> part(recs.begin() + static_cast<ptrdiff_t>(done),

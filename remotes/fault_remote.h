@@ -15,8 +15,9 @@
 // per-name counts grow with the number of distinct names: meant for tests.
 //
 // A Write or Delete failed with kTransient, kIOError or kNoSpace never reaches
-// the wrapped remote: nothing is stored or deleted (kLostAck does it first). A failed List first reports some (possibly none) of the
-// objects, then fails, as a paginated listing that drops midway would.
+// the wrapped remote: nothing is stored or deleted (kLostAck does it first).
+// A failed List first reports some (possibly none) of the objects, then
+// fails, as a paginated listing that drops midway would.
 //
 // Thread safety: all methods may be called concurrently; configuration calls
 // apply to requests that start afterwards.

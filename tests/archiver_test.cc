@@ -361,6 +361,20 @@ TEST_CASE("cancel stops the walk with kCancelled") {
   CHECK(s.code() == Code::kCancelled);
 }
 
+TEST_CASE("a store error aborts the walk with that error") {
+  MemFixture f;
+  REQUIRE(mkdir(f.src.c_str(), 0755) == 0);
+  for (int i = 0; i < 40; i++) WriteFile(f.src + "/f" + std::to_string(i), std::to_string(i));
+  WriteFile(f.src + "/big", testing::RandomData(2 << 20, 3));
+  f.store.FailSaves(Status::NoSpace("store full"));
+  BackupOptions o;
+  o.paths = {f.src};
+  o.threads = 3;
+  ArchiveResult ar;
+  Status s = ArchiveTree(&f.store, SmallParams(), Gear(), nullptr, o, nullptr, &ar);
+  CHECK(s.code() == Code::kNoSpace);
+}
+
 // --- Through a Repository ---------------------------------------------------
 
 struct RepoFixture {

@@ -82,7 +82,7 @@ TEST_CASE("cli: usage errors exit 2 with one clear line") {
   CHECK(Has(s.Run({"ls", s.store, "not-an-id!"}).err, "invalid snapshot 'not-an-id!'"));
 }
 
-TEST_CASE("cli: init creates a store; a second init fails") {
+TEST_CASE("cli: init creates a store, a second init fails") {
   CliStore s;
   RunResult r = s.Expect(0, {"init", s.store});
   CHECK(Has(r.out, s.store));
@@ -112,7 +112,8 @@ TEST_CASE("cli: backup and restore round-trip every kind of entry") {
   s.Expect(0, {"restore", s.store, "latest:" + src + "/random5m", s.dir / "one"});
   CHECK(ReadFile(s.dir / "one/random5m") == ReadFile(src + "/random5m"));
 
-  RunResult j = s.Expect(0, {"restore", s.store, "latest:" + src + "/nested", s.dir / "j", "--json"});
+  RunResult j =
+      s.Expect(0, {"restore", s.store, "latest:" + src + "/nested", s.dir / "j", "--json"});
   json rj = json::parse(j.out);
   CHECK(rj["failed"].empty());
   CHECK(rj["files"].get<uint64_t>() >= 1);
@@ -332,8 +333,9 @@ TEST_CASE("cli: KLOSETFS_STORE stands in for STORE") {
 
 TEST_CASE("cli: on a terminal: prompts without echo, progress bar drawn and cleared") {
   CliStore s;
-  const std::vector<std::string> env = {"KLOSETFS_TEST_FAST_KDF=1", "XDG_CACHE_HOME=" + s.dir / "cache",
-                                        "PATH=/usr/bin:/bin", "TERM=xterm"};
+  const std::vector<std::string> env = {"KLOSETFS_TEST_FAST_KDF=1",
+                                        "XDG_CACHE_HOME=" + s.dir / "cache", "PATH=/usr/bin:/bin",
+                                        "TERM=xterm"};
   PtyResult bad = RunPty({"init", s.store}, env, {"first try", "second try"});
   CHECK(bad.exit_code == 2);
   CHECK(Has(bad.tty, "klosetfs: the passphrases do not match"));

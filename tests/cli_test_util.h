@@ -94,6 +94,10 @@ struct IsolatedOptions {
   int signal_after_ms = 0;
 };
 
+// RunIsolated's exit_code for a death by signal S is kKilledBy + S, so it
+// cannot be mistaken for an exit code such as 130.
+constexpr int kKilledBy = 256;
+
 // Runs klosetfs in a new session (so it has no controlling terminal) with
 // exactly `env` as its environment and stdin from /dev/null. Returns
 // exit code 126 if the capabilities could not be dropped.
@@ -138,7 +142,7 @@ inline RunResult RunIsolated(const std::vector<std::string>& args,
   int status = 0;
   waitpid(pid, &status, 0);
   RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : kKilledBy + WTERMSIG(status);
   r.out = ReadFile(out_path);
   r.err = ReadFile(err_path);
   return r;

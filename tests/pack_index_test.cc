@@ -1,9 +1,8 @@
 // Codecs of stored bytes: pack headers, index bodies, config, key slots,
 // sealed objects; plus MemIndex, BlobLru and ObjectCache.
-#include <catch2/catch.hpp>
-
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "core/blob_lru.h"
@@ -100,9 +99,8 @@ TEST_CASE("packs: writer output parses back; damage is refused", "[codec]") {
   for (size_t i = 0; i < 3; i++) {
     CHECK(entries[i].offset == w.blobs()[i].offset);
     std::string out;
-    REQUIRE(OpenBlob(key, entries[i], std::string_view(pack).substr(entries[i].offset,
-                                                                    entries[i].stored_size),
-                     &out)
+    REQUIRE(OpenBlob(key, entries[i],
+                     std::string_view(pack).substr(entries[i].offset, entries[i].stored_size), &out)
                 .ok());
     CHECK(out == plain[i]);
   }
@@ -126,13 +124,13 @@ TEST_CASE("packs: writer output parses back; damage is refused", "[codec]") {
 }
 
 TEST_CASE("pack headers refuse malformed bodies", "[codec]") {
-  std::vector<IndexEntry> blobs = {
-      {H(3), BlobType::kTree, Compression::kNone, kNoPack, 0, 50, 10}};
+  std::vector<IndexEntry> blobs = {{H(3), BlobType::kTree, Compression::kNone, kNoPack, 0, 50, 10}};
   std::string body;
   EncodePackHeader(blobs, &body);
   std::vector<IndexEntry> back;
   REQUIRE(DecodePackHeader(body, &back).ok());
-  for (size_t n = 0; n < body.size(); n++) CHECK(DecodePackHeader(body.substr(0, n), &back).IsCorrupt());
+  for (size_t n = 0; n < body.size(); n++)
+    CHECK(DecodePackHeader(body.substr(0, n), &back).IsCorrupt());
   std::string bad = body;
   bad[2] = 9;  // blob type
   CHECK(DecodePackHeader(bad, &back).IsCorrupt());
@@ -168,13 +166,21 @@ TEST_CASE("config objects round trip; header errors come before keys", "[codec]"
 
   CHECK(DecodeConfigSettings("[]", &back).IsCorrupt());
   CHECK(DecodeConfigSettings(R"({"chunker":{"min":1,"avg":2,"max":3,"normalization":0},
-      "pack_size":65536,"compression_level":3,"created_ns":0})", &back).IsCorrupt());
+      "pack_size":65536,"compression_level":3,"created_ns":0})",
+                             &back)
+            .IsCorrupt());
   CHECK(DecodeConfigSettings(R"({"chunker":{"min":1024,"avg":4096,"max":16384,"normalization":0},
-      "pack_size":-1,"compression_level":3,"created_ns":0})", &back).IsCorrupt());
+      "pack_size":-1,"compression_level":3,"created_ns":0})",
+                             &back)
+            .IsCorrupt());
   CHECK(DecodeConfigSettings(R"({"chunker":{"min":1024,"avg":4096,"max":16384,"normalization":0},
-      "pack_size":65536,"compression_level":"3","created_ns":0})", &back).IsCorrupt());
+      "pack_size":65536,"compression_level":"3","created_ns":0})",
+                             &back)
+            .IsCorrupt());
   CHECK(DecodeConfigSettings(R"({"chunker":{"min":1024,"avg":4096,"max":16384,"normalization":0},
-      "pack_size":65536,"compression_level":3,"created_ns":0,"future":true})", &back).ok());
+      "pack_size":65536,"compression_level":3,"created_ns":0,"future":true})",
+                             &back)
+            .ok());
 
   CHECK(ValidateChunkerParams({1024, 4096, 16384, 2}).ok());
   CHECK_FALSE(ValidateChunkerParams({4096, 4096, 16384, 2}).ok());

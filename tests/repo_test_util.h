@@ -45,7 +45,9 @@ inline std::string UniqueStore() {
   return "repo-test-" + std::to_string(getpid()) + "-" + std::to_string(n++);
 }
 
-inline std::unique_ptr<Remote> Mem(const std::string& name) { return MemoryRemote::OpenNamed(name); }
+inline std::unique_ptr<Remote> Mem(const std::string& name) {
+  return MemoryRemote::OpenNamed(name);
+}
 
 // Names of every object under `prefix`, sorted.
 inline std::vector<std::string> ListAll(Remote* r, const std::string& prefix) {

@@ -1,7 +1,6 @@
 // Repository under damage and failure: flipped bytes, truncated or missing
 // objects, failing uploads, and the local cache (reuse, corruption, deletion).
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 
 #include "core/index.h"
@@ -76,8 +75,7 @@ TEST_CASE("a flipped byte in a pack fails only the blobs it hits", "[repository]
     Status s = reopened->LoadBlob(b.type, b.id, &out);
     if (b.id == victim.id) {
       CHECK(s.code() == Code::kCorrupt);
-      CHECK(s.message() ==
-            "blob " + ToHex(b.id) + " in pack " + pack + " does not authenticate");
+      CHECK(s.message() == "blob " + ToHex(b.id) + " in pack " + pack + " does not authenticate");
       corrupt++;
     } else {
       REQUIRE(s.ok());
@@ -89,7 +87,7 @@ TEST_CASE("a flipped byte in a pack fails only the blobs it hits", "[repository]
   CHECK(fine == 29);
   std::vector<IndexEntry> entries;
   CHECK(reopened->ReadPackHeader(bytes, &entries).ok());  // header intact
-  bytes[bytes.size() - 20] ^= 0x01;                          // now the header
+  bytes[bytes.size() - 20] ^= 0x01;                       // now the header
   CHECK(reopened->ReadPackHeader(bytes, &entries).code() == Code::kCorrupt);
   CHECK(reopened->ReadPackHeader(bytes.substr(0, bytes.size() - 1), &entries).IsCorrupt());
 }

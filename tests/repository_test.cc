@@ -1,15 +1,15 @@
 // Repository: init/open, passphrases and key slots, saving and loading blobs,
 // dedup, pack sizes, sealed objects.
-#include <catch2/catch.hpp>
+#include "core/repository.h"
 
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "core/pack.h"
-#include "core/repository.h"
 #include "remotes/remote.h"
 #include "tests/repo_test_util.h"
 #include "tests/test_util.h"
@@ -73,7 +73,11 @@ TEST_CASE("init and open round trip on a memory store", "[repository]") {
     id = Save(repo.get(), BlobType::kData, data);
     REQUIRE(repo->Flush().ok());
   }
-  auto repo = OpenMem(store);
+  // Reopen through the STORE-string factory, as the CLI does.
+  std::unique_ptr<Remote> remote;
+  REQUIRE(OpenRemote("memory:" + store, false, &remote).ok());
+  std::unique_ptr<Repository> repo;
+  REQUIRE(Repository::Open(std::move(remote), "secret", NoCache(), &repo).ok());
   CHECK(repo->config().store_id == cfg.store_id);
   CHECK(repo->config().pack_size == cfg.pack_size);
   CHECK(repo->config().chunker.avg_size == 4096);

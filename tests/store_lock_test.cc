@@ -1,7 +1,6 @@
 // Store locks: shared locks coexist, exclusive excludes everything, stale
 // locks are ignored, refresh keeps a lock fresh, failures are reported.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <thread>
 

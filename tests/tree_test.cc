@@ -218,7 +218,8 @@ TEST_CASE("tree pages round trip", "[tree]") {
   leaf.nodes = {FullNode("a-dir", NodeType::kDir), FullNode("b-file", NodeType::kFile),
                 FullNode("c-link", NodeType::kSymlink), FullNode("d-fifo", NodeType::kFifo),
                 FullNode("e-sock", NodeType::kSocket), FullNode("f-chr", NodeType::kCharDev),
-                FullNode("g-blk", NodeType::kBlockDev), FullNode("\xc3\xa9t\xc3\xa9", NodeType::kFile)};
+                FullNode("g-blk", NodeType::kBlockDev),
+                FullNode("\xc3\xa9t\xc3\xa9", NodeType::kFile)};
   leaf.nodes.back().error = "permission denied";
   std::string bytes = EncodeTreePage(leaf);
   TreePage got;

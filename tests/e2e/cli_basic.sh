@@ -24,7 +24,8 @@ step "init, twice"
 "$K" init "$store" > "$T/init"
 grep -q "created klosetfs store" "$T/init" || fail "init said: $(cat "$T/init")"
 expect_rc 1 "$K" init "$store"
-grep -qx "klosetfs: a store already exists at $store" "$T/rc.err" || fail "init twice: $(cat "$T/rc.err")"
+grep -qx "klosetfs: a store already exists at $store" "$T/rc.err" ||
+  fail "init twice: $(cat "$T/rc.err")"
 
 step "backup"
 "$K" backup "$store" "$src" --tag first --exclude '*.img' > "$T/b1" 2> "$T/b1.err"
@@ -44,7 +45,8 @@ a = json.load(open(sys.argv[1]))
 assert len(a) == 2 and a[1]["parent"] == a[0]["id"] and a[0]["tags"] == ["first"]
 assert a[0]["short_id"] == a[0]["id"][:8] and a[0]["time"].endswith("Z")
 EOF
-first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["short_id"])' "$T/s.json")
+first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["short_id"])' \
+  "$T/s.json")
 
 step "ls and cat"
 "$K" ls "$store" "latest:$src" > "$T/ls"
@@ -72,7 +74,8 @@ step "exit codes"
 expect_rc 2 "$K" frobnicate
 expect_rc 2 "$K" ls "$store" 'not a snapshot'
 expect_rc 3 env KLOSETFS_PASSWORD=wrong "$K" snapshots "$store"
-grep -qx "klosetfs: wrong passphrase for store $store" "$T/rc.err" || fail "wrong passphrase: $(cat "$T/rc.err")"
+grep -qx "klosetfs: wrong passphrase for store $store" "$T/rc.err" ||
+  fail "wrong passphrase: $(cat "$T/rc.err")"
 expect_rc 6 "$K" snapshots "$T/nowhere"
 expect_rc 1 "$K" cat "$store" "latest:$src/nope"
 expect_rc 2 "$K" cat "$store" "latest:$src/sub"
@@ -85,6 +88,7 @@ KLOSETFS_STORE=$store "$K" snapshots --quiet
 printf 'another passphrase\n' > "$T/pw2"
 "$K" key add "$store" --new-password-file "$T/pw2" --quiet
 KLOSETFS_PASSWORD='another passphrase' "$K" key list "$store" > "$T/keys"
-[ "$(grep -c '^\*' "$T/keys")" = 1 ] && [ "$(wc -l < "$T/keys")" = 3 ] || fail "keys: $(cat "$T/keys")"
+[ "$(grep -c '^\*' "$T/keys")" = 1 ] && [ "$(wc -l < "$T/keys")" = 3 ] ||
+  fail "keys: $(cat "$T/keys")"
 
 echo "PASS"
