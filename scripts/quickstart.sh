@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds klosetfs, and runs the main job on an
 # embedded default: a store in a local folder; init, back up a sample folder,
-# list snapshots, restore a file and compare it with the original.
+# list snapshots, restore a file and compare it with the original, then mount
+# the store and read the same file through the mount.
 # KLOSETFS_DEMO_DIR chooses where the demo store and restore go (default: a new temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +27,15 @@ $k restore "$demo/store" "latest:$sample" "$demo/restore"
 diff -r "$sample" "$demo/restore$sample"
 $k check "$demo/store"
 set +x
+if [ -c /dev/fuse ]; then
+  mkdir -p "$demo/mnt"
+  set -x
+  $k mount "$demo/store" "$demo/mnt"
+  ls "$demo/mnt" "$demo/mnt/snapshots"
+  cmp "$demo/mnt/latest$file" "$file"
+  $k umount "$demo/mnt"
+  set +x
+else
+  echo "no /dev/fuse on this machine: skipping the mount part of the demo"
+fi
 echo "demo finished: store in $demo/store, restored tree in $demo/restore"

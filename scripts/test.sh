@@ -2,7 +2,9 @@
 # Installs what is missing, builds, and runs the whole test suite:
 #   1. a RelWithDebInfo build with -Werror, every CTest case;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build, every CTest case;
-#   3. each libFuzzer target for a short run (clang), starting from its seed corpus.
+#   3. the tests of the threaded parts (thread pool, file writer, repository uploads,
+#      archiver, FUSE node logic) under ThreadSanitizer;
+#   4. each libFuzzer target for a short run (clang), starting from its seed corpus.
 # Environment: KLOSETFS_JOBS (default: nproc), KLOSETFS_FUZZ_SECONDS (default 20; 0 skips step 3),
 # KLOSETFS_SKIP_SANITIZERS=1 skips step 2 (for quick local runs only; CI runs everything).
 set -euo pipefail
@@ -25,6 +27,18 @@ if [ "${KLOSETFS_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DKLOSETFS_SANITIZE=address,undefined
+fi
+
+if [ "${KLOSETFS_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== threaded parts under ThreadSanitizer"
+  tsan_tests="crypto_test file_io_test repository_test archiver_test kloset_fs_test fault_remote_test"
+  cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKLOSETFS_SANITIZE=thread \
+    -DKLOSETFS_BENCH=OFF >/dev/null
+  cmake --build build/tsan -j "$jobs" --target $tsan_tests
+  for t in $tsan_tests; do
+    echo "-- $t"
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/tests/$t
+  done
 fi
 
 if [ "$fuzz_seconds" != 0 ]; then

@@ -4,6 +4,7 @@
 // owns whatever the backend needs (a temp folder, a wrapped remote). To cover
 // a new backend, write such a type and add it to ALL_BACKENDS.
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -521,12 +522,11 @@ TEST_CASE("local remote: errors carry the path and map errno", "[remote][local]"
   s = r->Write("index/ab/ab12", "x");
   CHECK(s.code() == Code::kIOError);
 
-  if (geteuid() != 0) {  // root ignores permissions
-    std::filesystem::create_directories(dir / "store/keys");
-    std::filesystem::permissions(dir / "store/keys", std::filesystem::perms::owner_read |
-                                                          std::filesystem::perms::owner_exec);
-    CHECK(r->Write("keys/k1", "x").code() == Code::kPermission);
-  }
+  // Permission errors: tests run as root, which ignores modes, so the errno
+  // mapping the backend relies on is checked directly.
+  CHECK(Status::FromErrno(EACCES, "x").code() == Code::kPermission);
+  CHECK(Status::FromErrno(EROFS, "x").code() == Code::kPermission);
+  CHECK(Status::FromErrno(ENOSPC, "x").code() == Code::kNoSpace);
 }
 
 }  // namespace
