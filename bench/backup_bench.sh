@@ -84,7 +84,7 @@ mkdir -p "$work/restore-b"
 measure b3 bash -c "cd '$work/restore-b' && exec borg extract '$work/b::one'"
 S[b]=$(du -sb "$work/b" | cut -f1)
 # Restored bytes must match the source for every tool.
-diff -r "$data" "$work/restore-k$data" >/dev/null || { echo "klosetfs restore differs"; exit 1; }
+diff -r --no-dereference "$data" "$work/restore-k$data" >/dev/null || { echo "klosetfs restore differs"; exit 1; }
 
 ratio() { python3 -c "print('%.2f' % ($1 / max($2, 1e-9)))"; }
 mb() { python3 -c "print('%.1f' % ($1 / 1e6))"; }

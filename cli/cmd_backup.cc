@@ -125,7 +125,14 @@ bool HitDamage(Repository* repo, const Snapshot& snap, const SnapshotRef& ref, c
     path = (ref.path == "/" ? "" : ref.path) + "/" + e.path.substr(prefix.size());
   }
   Node node;
-  if (!LookupPath(repo, snap.tree, path, &node).ok()) return false;
+  Status ls = LookupPath(repo, snap.tree, path, &node);
+  if (ls.IsCorrupt()) return true;  // a tree page on the way is damaged or missing
+  if (!ls.ok()) return false;
+  if (node.type == NodeType::kDir) {
+    return DirectoryReader(repo, node.subtree)
+        .List("", [](const Node&) { return true; })
+        .IsCorrupt();
+  }
   std::string buf;
   for (const ChunkRef& c : node.chunks) {
     if (c.is_hole) continue;

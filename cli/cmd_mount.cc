@@ -6,6 +6,7 @@
 // daemon (wrong passphrase, no store, ...) travel back over a pipe and get
 // the same exit codes as every other command.
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,8 +33,19 @@ struct UmountArgs {
   bool lazy = false;
 };
 
-int RunMountCmd(const GlobalOptions& g, MountArgs& a) {
+// The daemon runs in "/", so relative paths must be made absolute first.
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
   ResolvePositionals("mount", "STORE MOUNTPOINT", {&a.store, &a.mountpoint});
+  GlobalOptions g = global;
+  if (!g.cache_dir.empty()) g.cache_dir = Absolute(g.cache_dir);
+  a.mountpoint = Absolute(a.mountpoint);
+  if (std::filesystem::exists(a.store)) a.store = Absolute(a.store);  // a local folder
   {
     // Fail early, in the foreground, on what needs no passphrase.
     Status s = fs::CheckMountpoint(a.mountpoint);

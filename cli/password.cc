@@ -174,6 +174,18 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
+// Takes a passphrase out of the environment: the value is copied, wiped in
+// place and unset, so neither a long-lived mount daemon's /proc/PID/environ
+// nor any child process (fusermount3, --password-command) still holds it.
+bool TakeEnvSecret(const char* name, Secret* out) {
+  char* p = std::getenv(name);
+  if (!p || !*p) return false;
+  *out = Secret(std::string(p));
+  Wipe(p, std::strlen(p));
+  unsetenv(name);
+  return true;
+}
+
 }  // namespace
 
 Secret ReadPassphrase(const GlobalOptions& g, const std::string& store, bool confirm) {
@@ -186,8 +198,8 @@ Secret ReadPassphrase(const GlobalOptions& g, const std::string& store, bool con
     return FromFile(Env("KLOSETFS_PASSWORD_FILE"), "password file");
   }
   // Empty variables count as unset (an empty passphrase is never valid).
-  if (const char* p = std::getenv("KLOSETFS_PASSWORD"); p && *p) return Secret(p);
   Secret s;
+  if (TakeEnvSecret("KLOSETFS_PASSWORD", &s)) return s;
   if (confirm) {
     if (!PromptTwice("the passphrase for the new store " + store, &s)) NoSource(store);
   } else if (!Prompt("Enter the passphrase for store " + store + ": ", &s)) {
@@ -198,8 +210,8 @@ Secret ReadPassphrase(const GlobalOptions& g, const std::string& store, bool con
 
 Secret ReadNewPassphrase(const std::string& new_password_file, const std::string& store) {
   if (!new_password_file.empty()) return FromFile(new_password_file, "new password file");
-  if (const char* p = std::getenv("KLOSETFS_NEW_PASSWORD"); p && *p) return Secret(p);
   Secret s;
+  if (TakeEnvSecret("KLOSETFS_NEW_PASSWORD", &s)) return s;
   if (!PromptTwice("the new passphrase for store " + store, &s)) {
     Die(kExitUsage, "no new passphrase for store " + store +
                         ": pass --new-password-file or set KLOSETFS_NEW_PASSWORD "

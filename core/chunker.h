@@ -50,8 +50,8 @@ struct GearTable {
 };
 
 // The mask with `bits` one bits (1..48): bit positions 63 - floor(i*48/bits)
-// for i = 0..bits-1, so the bits are spread over 63..16 and every cut test
-// sees a 48..64-byte window rather than the last few bytes.
+// for i = 0..bits-1, spread over 63..16. Bit k of h depends on the last k+1
+// bytes only, so low-bit masks would test a few bytes; bit 63 is always in.
 uint64_t ChunkMask(unsigned bits);
 
 class Chunker {

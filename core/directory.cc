@@ -121,6 +121,8 @@ Status LoadPage(BlobStore* store, const Hash& id, bool is_root, std::string_view
                 std::string_view hi, TreePage* page) {
   std::string bytes;
   Status s = store->LoadBlob(BlobType::kTree, id, &bytes);
+  // A page its parent names but the store lacks is damage, not a missing path.
+  if (s.IsNotFound()) s = Status::Corrupt("missing from the store (" + s.message() + ")");
   if (s.ok()) s = DecodeTreePage(bytes, page);
   if (!s.ok()) return s.Annotate(PageName(id));
   if (is_root) return Status::OK();

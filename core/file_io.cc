@@ -213,6 +213,8 @@ Status FileReader::ReadAt(uint64_t offset, size_t len, std::string* out) const {
       out->append(n, '\0');
     } else {
       Status s = store_->LoadBlob(BlobType::kData, c.id, &blob);
+      // A chunk the file names but the store lacks is damage.
+      if (s.IsNotFound()) s = Status::Corrupt("missing from the store (" + s.message() + ")");
       if (!s.ok()) return s.Annotate("data blob " + ToHex(c.id));
       if (blob.size() != c.size) {
         return Status::Corrupt("data blob " + ToHex(c.id) + " holds " +

@@ -14,8 +14,8 @@ constexpr size_t kChecksumSize = 32;
 constexpr char kLabelDomain[] = "kloset.keylabel";
 // Bounds no honest slot exceeds; a damaged or hostile slot must not make
 // Open spin for hours or allocate terabytes before the AEAD can refuse it.
-constexpr uint64_t kMaxOpslimit = 1000;
-constexpr uint64_t kMaxMemlimit = uint64_t{4} << 30;
+constexpr uint64_t kMaxOpslimit = 32;
+constexpr uint64_t kMaxMemlimit = uint64_t{1} << 30;
 
 std::string LabelAad(std::string_view header) {
   std::string aad(kLabelDomain);

@@ -43,6 +43,8 @@ std::shared_ptr<ChunkCache::Slot> ChunkCache::StartLoad(const Hash& id, bool* st
 void ChunkCache::Load(const Hash& id, const std::shared_ptr<Slot>& slot) {
   auto data = std::make_shared<std::string>();
   Status s = store_->LoadBlob(BlobType::kData, id, data.get());
+  // A chunk a file names but the store lacks is damage (EIO), not ENOENT.
+  if (s.IsNotFound()) s = Status::Corrupt("data blob " + ToHex(id) + " is missing: " + s.message());
   std::lock_guard<std::mutex> l(mu_);
   slot->done = true;
   slot->status = s;

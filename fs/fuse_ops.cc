@@ -86,7 +86,7 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
 void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi,
                bool plus) {
   std::vector<char> buf(size);
-  size_t used = 0;
+  size_t used = 0, children = 0;
   Status s = Fs(req)->ReadDir(
       ino, fi->fh, static_cast<uint64_t>(off), plus,
       [&](const std::string& name, const Entry& e, uint64_t next) {
@@ -102,10 +102,12 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
         }
         if (n > size - used) return false;
         used += n;
+        if (name != "." && name != "..") children++;
         return true;
       });
-  // Entries already added are good; report an error only if none were.
-  if (!s.ok() && used == 0) return (void)fuse_reply_err(req, Errno(s));
+  // Entries already added are good; report the error when no real entry
+  // was (else "." and ".." alone would make a damaged directory look empty).
+  if (!s.ok() && children == 0) return (void)fuse_reply_err(req, Errno(s));
   fuse_reply_buf(req, buf.data(), used);
 }
 

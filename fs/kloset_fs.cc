@@ -177,7 +177,9 @@ Status KlosetFs::Child(const InodePtr& dir, const std::string& name, InodePtr* o
     bool found = false;
     Status s = DirectoryReader(repo_, dir->node.subtree).Lookup(name, &node, &found);
     if (!s.ok()) {
-      Log(LogLevel::kError, "lookup of " + name + " failed: " + s.ToString());
+      // Names stay out of the log: it is plaintext on disk, the store is not.
+      Log(LogLevel::kError, "lookup in inode " + std::to_string(dir->ino) + " of snapshot " +
+                                ToHex(dir->snap->id).substr(0, 8) + " failed: " + s.ToString());
       return s;
     }
     if (!found) return Status::NotFound(name);

@@ -52,7 +52,9 @@ Status KlosetFs::ListChildren(const InodePtr& dir, DirHandle* h, uint64_t index,
       h->last_name = node.name;
       return true;
     });
-    if (!s.ok()) Log(LogLevel::kError, "listing " + dir->name + " failed: " + s.ToString());
+    if (!s.ok())
+      Log(LogLevel::kError, "listing inode " + std::to_string(dir->ino) + " of snapshot " +
+                                ToHex(dir->snap->id).substr(0, 8) + " failed: " + s.ToString());
     return s;
   }
   auto layout = CurrentLayout();

@@ -24,7 +24,7 @@ Status KlosetFs::Open(uint64_t ino, int flags, uint64_t* fh) {
   h->ends.reserve(n->node.chunks.size());
   for (auto& c : n->node.chunks) h->ends.push_back(end += c.size);
   if (end != n->node.size) {
-    Log(LogLevel::kError, "file " + n->name + ": chunk sizes add up to " + std::to_string(end) +
+    Log(LogLevel::kError, "inode " + std::to_string(n->ino) + ": chunk sizes add up to " + std::to_string(end) +
                               ", not its size " + std::to_string(n->node.size));
     return Status::Corrupt("chunk list does not match file size");
   }
@@ -83,7 +83,7 @@ Status KlosetFs::Read(uint64_t fh, uint64_t offset, size_t size, std::string* ou
     if (s.ok() && data->size() != chunks[i].size)
       s = Status::Corrupt("chunk " + ToHex(chunks[i].id) + " has the wrong size");
     if (!s.ok()) {
-      Log(LogLevel::kError, "read of " + h->inode->name + " in snapshot " +
+      Log(LogLevel::kError, "read of inode " + std::to_string(h->inode->ino) + " in snapshot " +
                                 ToHex(h->inode->snap->id).substr(0, 8) + " failed: " + s.ToString());
       out->clear();
       return s;
