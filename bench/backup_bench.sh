@@ -24,32 +24,8 @@ done
 [ -x "$k" ] || { echo "missing klosetfs binary $k (build it first)" >&2; exit 1; }
 
 data=$work/data
-if [ ! -d "$data" ]; then
-  echo "preparing data set in $data"
-  mkdir -p "$data/tree"
-  # Copy whole top-level folders of src_root until the limit is reached.
-  total=0
-  for d in $(ls "$src_root" | sort); do
-    [ -d "$src_root/$d" ] || continue
-    sz=$(du -sm "$src_root/$d" 2>/dev/null | cut -f1)
-    [ $((total + sz)) -le "$limit_mb" ] || continue
-    cp -a "$src_root/$d" "$data/tree/" 2>/dev/null || true
-    total=$((total + sz))
-  done
-  python3 - "$data/big.bin" "$big_mb" <<'PY'
-import os, sys, random
-path, mb = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(42)
-words = [("w%05d" % i) for i in range(20000)]
-with open(path, "wb") as f:
-    for i in range(mb):
-        if i % 2 == 0:
-            line = " ".join(rnd.choice(words) for _ in range(200)).encode()
-            f.write((line * (1048576 // len(line) + 1))[:1048576])
-        else:
-            f.write(os.urandom(1048576))
-PY
-fi
+source "$here/data.bash"
+prepare_data "$data" "$src_root" "$limit_mb" "$big_mb"
 files=$(find "$data" -type f | wc -l)
 bytes=$(du -sb "$data" | cut -f1)
 cat "$data/big.bin" >/dev/null; tar cf - "$data" 2>/dev/null | cat >/dev/null

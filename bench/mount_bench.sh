@@ -26,30 +26,8 @@ done
 python3 -c 'import llfuse' 2>/dev/null || { echo "borg mount needs python3-llfuse (apt-get install python3-llfuse)" >&2; exit 1; }
 
 data=$work/data
-if [ ! -d "$data" ]; then
-  mkdir -p "$data/tree"
-  total=0
-  for d in $(ls "$src_root" | sort); do
-    [ -d "$src_root/$d" ] || continue
-    sz=$(du -sm "$src_root/$d" 2>/dev/null | cut -f1)
-    [ $((total + sz)) -le "$limit_mb" ] || continue
-    cp -a "$src_root/$d" "$data/tree/" 2>/dev/null || true
-    total=$((total + sz))
-  done
-  python3 - "$data/big.bin" "$big_mb" <<'PY'
-import os, sys, random
-path, mb = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(7)
-words = [("w%05d" % i).encode() for i in range(20000)]
-with open(path, "wb") as f:
-    for i in range(mb):
-        if i % 2:
-            f.write(os.urandom(1 << 20))
-        else:
-            line = b" ".join(rnd.choice(words) for _ in range(200))
-            f.write((line * ((1 << 20) // len(line) + 1))[: 1 << 20])
-PY
-fi
+source "$here/data.bash"
+prepare_data "$data" "$src_root" "$limit_mb" "$big_mb"
 entries=$(find "$data" | wc -l)
 
 now() { date +%s.%N; }
