@@ -23,7 +23,7 @@ export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes XDG_CACHE_HOME=$work/cache
 for tool in restic borg python3 fusermount3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install restic borgbackup fuse3 python3-llfuse)" >&2; exit 1; }
 done
-python3 -c 'import llfuse' 2>/dev/null || { echo "borg mount needs python3-llfuse (apt-get install python3-llfuse)" >&2; exit 1; }
+/usr/bin/python3 -c 'import llfuse' 2>/dev/null || { echo "borg mount needs python3-llfuse (apt-get install python3-llfuse)" >&2; exit 1; }
 
 data=$work/data
 source "$here/data.bash"
