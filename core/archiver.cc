@@ -83,6 +83,8 @@ class Archiver {
 
   Status Skeleton(const std::string& path, const Trie& trie, const Node* parent, Node* node);
   Status Dir(const std::string& path, const Node* parent, Node* node);
+  // Saves the kept entries as `node`'s directory tree, once the walk of it is done.
+  Status WriteDir(std::vector<Node>* nodes, const std::vector<bool>& keep, Node* node);
   Status Entry(const std::string& path, const std::string& name, const Node* parent,
                JobGroup* jobs, Node* node, bool* keep);
   Status File(const std::string& path, const struct stat& st, const Node* parent,
@@ -236,10 +238,14 @@ Status Archiver::Skeleton(const std::string& path, const Trie& trie, const Node*
     }
     jobs.Wait();
   }
+  return WriteDir(&nodes, keep, node);
+}
+
+Status Archiver::WriteDir(std::vector<Node>* nodes, const std::vector<bool>& keep, Node* node) {
   KLOSET_RETURN_IF_ERROR(CheckCancel());
   DirectoryWriter w(&store_);
-  for (size_t i = 0; i < nodes.size(); i++) {
-    if (keep[i]) KLOSET_RETURN_IF_ERROR(w.Add(std::move(nodes[i])));
+  for (size_t i = 0; i < nodes->size(); i++) {
+    if (keep[i]) KLOSET_RETURN_IF_ERROR(w.Add(std::move((*nodes)[i])));
   }
   return w.Finish(&node->subtree, &node->subtree_entries);
 }
@@ -308,12 +314,7 @@ Status Archiver::Dir(const std::string& path, const Node* parent, Node* node) {
     }
     jobs.Wait();
   }
-  KLOSET_RETURN_IF_ERROR(CheckCancel());
-  DirectoryWriter w(&store_);
-  for (size_t i = 0; i < nodes.size(); i++) {
-    if (keep[i]) KLOSET_RETURN_IF_ERROR(w.Add(std::move(nodes[i])));
-  }
-  return w.Finish(&node->subtree, &node->subtree_entries);
+  return WriteDir(&nodes, keep, node);
 }
 
 Status Archiver::Entry(const std::string& path, const std::string& name, const Node* parent,

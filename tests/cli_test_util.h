@@ -98,6 +98,26 @@ struct IsolatedOptions {
 // cannot be mistaken for an exit code such as 130.
 constexpr int kKilledBy = 256;
 
+// argv (the klosetfs binary + args) and envp for execve, built before fork
+// so the child makes no allocation.
+class ExecArgs {
+ public:
+  ExecArgs(const std::vector<std::string>& args, const std::vector<std::string>& env)
+      : argv_s_{KLOSETFS_BINARY}, env_s_(env) {
+    argv_s_.insert(argv_s_.end(), args.begin(), args.end());
+    for (auto& a : argv_s_) argv_.push_back(a.data());
+    argv_.push_back(nullptr);
+    for (auto& e : env_s_) envp_.push_back(e.data());
+    envp_.push_back(nullptr);
+  }
+  char** argv() { return argv_.data(); }
+  char** envp() { return envp_.data(); }
+
+ private:
+  std::vector<std::string> argv_s_, env_s_;
+  std::vector<char*> argv_, envp_;
+};
+
 // Runs klosetfs in a new session (so it has no controlling terminal) with
 // exactly `env` as its environment and stdin from /dev/null. Returns
 // exit code 126 if the capabilities could not be dropped.
@@ -105,14 +125,9 @@ inline RunResult RunIsolated(const std::vector<std::string>& args,
                              const std::vector<std::string>& env, IsolatedOptions opts = {}) {
   TempDir tmp;
   std::string out_path = tmp / "out", err_path = tmp / "err";
-  std::vector<std::string> argv_s = {KLOSETFS_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s = env;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  ExecArgs exec(args, env);
+  char** argv = exec.argv();
+  char** envp = exec.envp();
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -129,7 +144,7 @@ inline RunResult RunIsolated(const std::vector<std::string>& args,
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    execve(argv[0], argv.data(), envp.data());
+    execve(argv[0], argv, envp);
     _exit(127);
   }
   close(in);
@@ -166,14 +181,9 @@ inline PtyResult RunPty(const std::vector<std::string>& args, const std::vector<
   REQUIRE(grantpt(master) == 0);
   REQUIRE(unlockpt(master) == 0);
   std::string slave = ptsname(master);
-  std::vector<std::string> argv_s = {KLOSETFS_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s = env;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  ExecArgs exec(args, env);
+  char** argv = exec.argv();
+  char** envp = exec.envp();
   int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   REQUIRE(out >= 0);
   pid_t pid = fork();
@@ -189,7 +199,7 @@ inline PtyResult RunPty(const std::vector<std::string>& args, const std::vector<
     dup2(s, 0);
     dup2(s, 2);
     dup2(out, 1);
-    execve(argv[0], argv.data(), envp.data());
+    execve(argv[0], argv, envp);
     _exit(127);
   }
   close(out);
