@@ -47,6 +47,7 @@ enum class Subkey : uint64_t {
   kData = 2,      // AEAD key for blobs, pack headers, indexes, snapshots, locks
   kChunker = 3,   // seeds the gear table of the chunker
   kCache = 4,     // names of local cache entries
+  kLocal = 5,     // AEAD key for local-only files: ingest journal, staging, spool
 };
 Key DeriveSubkey(const Key& master, Subkey id);
 

@@ -41,11 +41,13 @@ Repository::Impl::~Impl() {
   Wipe(master.data(), master.size());
   Wipe(id_key.data(), id_key.size());
   Wipe(data_key.data(), data_key.size());
+  Wipe(local_key.data(), local_key.size());
 }
 
 void Repository::Impl::DeriveKeys() {
   id_key = DeriveSubkey(master, Subkey::kBlobId);
   data_key = DeriveSubkey(master, Subkey::kData);
+  local_key = DeriveSubkey(master, Subkey::kLocal);
   Key chunker_key = DeriveSubkey(master, Subkey::kChunker);
   gear = GearTable::FromKey(chunker_key);
   Wipe(chunker_key.data(), chunker_key.size());
@@ -192,6 +194,8 @@ const GearTable& Repository::gear() const { return impl_->gear; }
 Remote* Repository::remote() const { return impl_->remote.get(); }
 RepoStats& Repository::stats() { return impl_->stats; }
 const std::string& Repository::CurrentKeyId() const { return impl_->current_key; }
+const Key& Repository::LocalKey() const { return impl_->local_key; }
+
 std::string Repository::CacheDir() const { return impl_->cache ? impl_->cache->dir() : ""; }
 
 Status Repository::AddKey(std::string_view passphrase, const KdfParams& kdf,

@@ -167,6 +167,9 @@ class Repository : public BlobStore {
   // Parses the sealed header of a whole pack (check --read-data). Entries get
   // offsets and pack = kNoPack. kCorrupt on anything wrong.
   Status ReadPackHeader(const std::string& pack_bytes, std::vector<IndexEntry>* entries) const;
+  // Key for files that never leave this machine but must hold no plaintext
+  // (ingest journal, staging area, pack spool): Subkey::kLocal.
+  const Key& LocalKey() const;
   // Folder of the local cache for this store ("" with no_cache).
   std::string CacheDir() const;
 

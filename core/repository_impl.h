@@ -48,7 +48,7 @@ struct Repository::Impl {
   std::unique_ptr<Remote> remote;
   OpenOptions opts;
   StoreConfig config;
-  Key master{}, id_key{}, data_key{};
+  Key master{}, id_key{}, data_key{}, local_key{};
   GearTable gear{};
   std::string current_key;  // hex name of the slot that opened this session
   RepoStats stats;

@@ -21,6 +21,11 @@ const char* CodeName(Code c) {
     case Code::kUnsupported: return "unsupported";
     case Code::kCancelled: return "cancelled";
     case Code::kBusy: return "busy";
+    case Code::kNotEmpty: return "directory not empty";
+    case Code::kIsDirectory: return "is a directory";
+    case Code::kNotDirectory: return "not a directory";
+    case Code::kReadOnly: return "read-only";
+    case Code::kNameTooLong: return "name too long";
   }
   return "unknown";
 }
@@ -60,6 +65,11 @@ int ToErrno(const Status& s) {
     case Code::kUnsupported: return ENOTSUP;
     case Code::kCancelled: return EINTR;
     case Code::kBusy: return EBUSY;
+    case Code::kNotEmpty: return ENOTEMPTY;
+    case Code::kIsDirectory: return EISDIR;
+    case Code::kNotDirectory: return ENOTDIR;
+    case Code::kReadOnly: return EROFS;
+    case Code::kNameTooLong: return ENAMETOOLONG;
     case Code::kTransient: return EAGAIN;
     default: return EIO;
   }

@@ -26,6 +26,12 @@ enum class Code {
   kUnsupported,      // operation not supported by this backend / platform
   kCancelled,        // interrupted by the user
   kBusy,             // locked by another process (maintenance lock)
+  // File-system semantics (the writable ingest/ tree and the FUSE edge).
+  kNotEmpty,         // directory not empty (ENOTEMPTY)
+  kIsDirectory,      // a directory where a non-directory is needed (EISDIR)
+  kNotDirectory,     // a non-directory where a directory is needed (ENOTDIR)
+  kReadOnly,         // write to a read-only tree (EROFS)
+  kNameTooLong,      // name longer than allowed (ENAMETOOLONG)
 };
 
 class [[nodiscard]] Status {
@@ -47,6 +53,11 @@ class [[nodiscard]] Status {
   static Status Unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
   static Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
   static Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
+  static Status NotEmpty(std::string m) { return {Code::kNotEmpty, std::move(m)}; }
+  static Status IsDirectory(std::string m) { return {Code::kIsDirectory, std::move(m)}; }
+  static Status NotDirectory(std::string m) { return {Code::kNotDirectory, std::move(m)}; }
+  static Status ReadOnly(std::string m) { return {Code::kReadOnly, std::move(m)}; }
+  static Status NameTooLong(std::string m) { return {Code::kNameTooLong, std::move(m)}; }
   // Maps an errno value from a system call on `what` to a Status.
   static Status FromErrno(int err, const std::string& what);
 
