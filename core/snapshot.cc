@@ -184,6 +184,7 @@ std::string SnapshotToJson(const Snapshot& s) {
       {"skipped", std::move(skipped)},
       {"program_version", EncodeBytes(s.program_version)},
   };
+  if (!s.origin.empty()) j["origin"] = EncodeBytes(s.origin);
   return j.dump();
 }
 
@@ -248,6 +249,7 @@ Status SnapshotFromJson(const std::string& text, Snapshot* out) {
     }
   }
   r.Bytes("program_version", false, &s.program_version);
+  r.Bytes("origin", false, &s.origin);
   if (!r.error().empty()) return Status::Corrupt("snapshot JSON: " + r.error());
   s.id = out->id;  // not part of the JSON
   *out = std::move(s);

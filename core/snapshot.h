@@ -41,6 +41,9 @@ struct Snapshot {
   Hash parent{};
   Hash tree{};                   // root directory page id ("/" of the snapshot)
   std::string message;
+  // How the snapshot was made: "" for `backup`, "ingest" for a commit of a
+  // mount's ingest/ tree (whose tree root is ingest/ itself; paths = {"/"}).
+  std::string origin;
   SnapshotSummary summary;
   std::vector<SkippedEntry> skipped;
   std::string program_version;

@@ -37,6 +37,27 @@ void SetTime(struct timespec* ts, int64_t ns) {
 }
 }  // namespace
 
+void NodeToStat(const Node& d, uint64_t ino, struct stat* st) {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_blksize = 128 * 1024;  // encourages large reads
+  st->st_mode = TypeBits(d.type) | (d.mode & 07777);
+  // Directories report one link like btrfs does: the true count of
+  // subdirectories is unknown without listing them, and 1 tells find(1)
+  // not to rely on it.
+  st->st_nlink = d.type == NodeType::kDir ? 1 : std::max<uint32_t>(d.nlink, 1);
+  st->st_uid = d.uid;
+  st->st_gid = d.gid;
+  st->st_size = static_cast<off_t>(d.type == NodeType::kSymlink ? d.symlink_target.size()
+                                   : d.type == NodeType::kDir    ? 0
+                                                                 : d.size);
+  st->st_blocks = static_cast<blkcnt_t>(d.blocks);
+  st->st_rdev = static_cast<dev_t>(d.rdev);
+  SetTime(&st->st_mtim, d.mtime_ns);
+  SetTime(&st->st_ctim, d.ctime_ns);
+  SetTime(&st->st_atim, d.atime_ns);
+}
+
 KlosetFs::KlosetFs(Repository* repo, FsOptions opts, SnapshotLoader loader)
     : repo_(repo), opts_(opts), loader_(std::move(loader)) {
   if (!loader_) loader_ = [this](std::vector<Snapshot>* out) { return ListSnapshots(repo_, out); };
@@ -245,22 +266,7 @@ void KlosetFs::Stat(const Inode& n, struct stat* st) const {
   st->st_ino = n.ino;
   st->st_blksize = 128 * 1024;  // encourages large reads
   if (n.kind == Kind::kEntry) {
-    const Node& d = n.node;
-    st->st_mode = TypeBits(d.type) | (d.mode & 07777);
-    // Directories report one link like btrfs does: the true count of
-    // subdirectories is unknown without listing them, and 1 tells find(1)
-    // not to rely on it.
-    st->st_nlink = d.type == NodeType::kDir ? 1 : std::max<uint32_t>(d.nlink, 1);
-    st->st_uid = d.uid;
-    st->st_gid = d.gid;
-    st->st_size = static_cast<off_t>(d.type == NodeType::kSymlink ? d.symlink_target.size()
-                                     : d.type == NodeType::kDir    ? 0
-                                                                   : d.size);
-    st->st_blocks = static_cast<blkcnt_t>(d.blocks);
-    st->st_rdev = static_cast<dev_t>(d.rdev);
-    SetTime(&st->st_mtim, d.mtime_ns);
-    SetTime(&st->st_ctim, d.ctime_ns);
-    SetTime(&st->st_atim, d.atime_ns);
+    NodeToStat(n.node, n.ino, st);
     return;
   }
   st->st_uid = getuid();

@@ -62,6 +62,9 @@ struct Entry {
   double attr_timeout = 0;   // how long the kernel may cache the attributes
 };
 
+// struct stat of a stored or draft node (st_nlink 1 for directories).
+void NodeToStat(const Node& node, uint64_t ino, struct stat* st);
+
 class KlosetFs {
  public:
   // `repo` is not owned and must outlive this object. `snapshots_loader`

@@ -35,6 +35,7 @@ Snapshot Sample() {
   s.summary = {10, 2, 3, 12345, 999, 1111, 1, 1.25};
   s.skipped = {{std::string("/bad\x80name"), "open: Permission denied"}};
   s.program_version = "0.1.0";
+  s.origin = "ingest";
   return s;
 }
 
@@ -63,6 +64,7 @@ void ExpectEqual(const Snapshot& a, const Snapshot& b) {
     CHECK(a.skipped[i].error == b.skipped[i].error);
   }
   CHECK(a.program_version == b.program_version);
+  CHECK(a.origin == b.origin);
 }
 
 TEST_CASE("snapshot JSON round-trips every field, non-UTF-8 bytes exactly") {
