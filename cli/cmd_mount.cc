@@ -5,7 +5,12 @@
 // no thread of the store engine exists when fork() runs. Errors from the
 // daemon (wrong passphrase, no store, ...) travel back over a pipe and get
 // the same exit codes as every other command.
+#include <signal.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,6 +18,7 @@
 
 #include "cli/common.h"
 #include "cli/password.h"
+#include "fs/control.h"
 #include "fs/log.h"
 #include "fs/mount.h"
 
@@ -24,8 +30,21 @@ struct MountArgs {
   bool foreground = false, debug = false;
   std::vector<std::string> options;
   double refresh = 5;
-  size_t cache_mib = 256;
+  uint64_t cache_size = 1ull << 30;     // on-disk cache of sealed data blobs; 0 = off
+  uint64_t memory_cache = 256ull << 20;  // decoded chunks in memory
   int readahead = 4;
+  bool read_only = false;
+  std::string ingest_base = "latest";
+  double commit_idle = 60;
+  std::string staging_size = "4G";
+  std::string host;
+};
+
+struct CommitArgs {
+  std::string mountpoint;
+  std::vector<std::string> tags;
+  std::string message;
+  bool json = false;
 };
 
 struct UmountArgs {
@@ -73,8 +92,14 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
     }
   }
   mo.fs.refresh_interval_s = a.refresh;
-  mo.fs.cache_bytes = a.cache_mib << 20;
+  mo.fs.cache_bytes = a.memory_cache;
   mo.fs.readahead_chunks = a.readahead;
+  mo.read_only = a.read_only;
+  mo.ingest.base = a.ingest_base;
+  mo.ingest.commit_idle_s = a.commit_idle;
+  mo.ingest.host = a.host;
+  if (!ParseSize(a.staging_size, &mo.ingest.staging_bytes))
+    Die(kExitUsage, "--staging-size: not a size: " + a.staging_size + " (e.g. 512M, 8G)");
   fs::SetVerbose(g.verbose > 0);
   Status s = fs::RunMount(mo, [&](std::unique_ptr<Repository>* out) {
     std::unique_ptr<Remote> remote;
@@ -82,6 +107,8 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
     OpenOptions oo;
     oo.cache_dir = g.cache_dir;
     oo.no_cache = g.no_cache;
+    oo.data_cache_bytes = a.cache_size;
+    if (!a.read_only) oo.spool_dir = "spool";  // under the store's cache folder
     Status st = Repository::Open(std::move(remote), pass->view(), oo, out);
     pass->Clear();  // the daemon needs it no longer
     return st;
@@ -94,8 +121,52 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
 }
 
 int RunUmountCmd(UmountArgs& a) {
+  // A writable mount commits what ingest/ holds first, so errors reach the
+  // user; the daemon commits again whatever arrives before the unmount.
+  std::string sock;
+  int rc = kExitOk;
+  long pid = 0;
+  if (fs::FindControlSocket(a.mountpoint, &sock).ok()) {
+    nlohmann::json status, res;
+    if (fs::ControlCall(sock, {{"op", "status"}}, &status).ok()) pid = status.value("pid", 0L);
+    Status s = fs::ControlCall(sock, {{"op", "commit"}, {"message", "committed at unmount"}}, &res);
+    if (s.ok() && !res.value("ok", false)) s = Status::IOError(res.value("error", "commit failed"));
+    if (!s.ok()) {
+      std::fprintf(stderr, "klosetfs: the commit before unmount failed: %s\n"
+                   "klosetfs: the changes stay in the mount's journal and are committed by the next mount\n",
+                   s.message().c_str());
+      rc = kExitError;
+    } else if (res.contains("id")) {
+      std::printf("committed snapshot %s\n", res["id"].get<std::string>().c_str());
+    }
+  }
   Status s = fs::Unmount(a.mountpoint, a.lazy);
+  if (!s.ok()) Die(s.code() == Code::kBusy ? kExitError : kExitError, s.message());
+  // Return only once the daemon is gone: its last commit is then durable.
+  for (int i = 0; pid > 0 && !a.lazy; i++) {
+    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) break;
+    if (i == 40) std::fprintf(stderr, "klosetfs: waiting for the daemon's last commit...\n");
+    usleep(50 * 1000);
+  }
+  return rc;
+}
+
+int RunCommitCmd(CommitArgs& a, bool json) {
+  std::string sock;
+  Status s = fs::FindControlSocket(a.mountpoint, &sock);
   if (!s.ok()) Die(kExitError, s.message());
+  nlohmann::json res;
+  s = fs::ControlCall(sock, {{"op", "commit"}, {"tags", a.tags}, {"message", a.message}}, &res);
+  if (!s.ok()) Die(kExitError, s.message());
+  if (!res.value("ok", false)) Die(kExitError, "commit failed: " + res.value("error", "unknown error"));
+  bool nothing = res.value("nothing", false);
+  if (json) {
+    std::printf("%s\n", res.dump().c_str());
+  } else if (nothing) {
+    std::printf("nothing to commit\n");
+  } else {
+    std::printf("%s\n", res["id"].get<std::string>().c_str());
+  }
   return kExitOk;
 }
 
@@ -104,7 +175,9 @@ int RunUmountCmd(UmountArgs& a) {
 void AddMountCommands(CLI::App& app, Cli& cli) {
   auto ma = std::make_shared<MountArgs>();
   CLI::App* m = app.add_subcommand(
-      "mount", "Mount a store: every snapshot as a read-only directory tree");
+      "mount",
+      "Mount a store: every snapshot as a read-only directory tree, and a writable ingest/ "
+      "whose content becomes a new snapshot on commit");
   m->add_option("STORE", ma->store, "Store folder (or set KLOSETFS_STORE)");
   m->add_option("MOUNTPOINT", ma->mountpoint, "An empty directory");
   m->add_flag("-f,--foreground", ma->foreground, "Stay attached; log to stderr");
@@ -112,13 +185,31 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
   m->add_option("-o", ma->options, "FUSE mount options, e.g. -o allow_other,default_permissions");
   m->add_option("--refresh-interval", ma->refresh,
                 "Seconds before a listing rereads the snapshot list (default 5)");
-  m->add_option("--cache-size", ma->cache_mib, "MiB of decoded data kept in memory (default 256)");
+  m->add_option("--cache-size", ma->cache_size,
+                 "Disk space for encrypted data in the local cache, e.g. 512M or 4G; 0 = off "
+                 "(default 1G)")
+      ->transform(CLI::AsSizeValue(false));
+  m->add_option("--memory-cache", ma->memory_cache,
+                "Memory for decoded data, e.g. 64M (default 256M)")
+      ->transform(CLI::AsSizeValue(false));
   m->add_option("--readahead", ma->readahead,
                 "Chunks fetched ahead of a sequential reader (default 4)");
+  m->add_flag("--read-only", ma->read_only, "No writable ingest/ directory");
+  m->add_option("--ingest-base", ma->ingest_base,
+                "What ingest/ starts from: latest (the newest snapshot committed through ingest "
+                "from this host), empty, or a SNAPSHOT (default latest)");
+  m->add_option("--commit-idle", ma->commit_idle,
+                "Commit ingest/ after this many seconds without changes; 0 = never (default 60)");
+  m->add_option("--staging-size", ma->staging_size,
+                "Local space for files written at random offsets, e.g. 4G (default 4G)");
+  m->add_option("--host", ma->host, "Host name recorded in ingest snapshots (default: hostname)");
   m->footer(
       "Layout: snapshots/<YYYY-MM-DDTHH-MM-SSZ>_<short id>/, latest -> snapshots/<newest>,\n"
       "hosts/<host>/<snapshot>, tags/<tag>/<snapshot>. Returns once the mount is ready;\n"
-      "the daemon logs to syslog. Unmount with 'klosetfs umount MOUNTPOINT'.");
+      "the daemon logs to syslog. Unmount with 'klosetfs umount MOUNTPOINT'.\n"
+      "ingest/: copy files in, then 'klosetfs commit MOUNTPOINT' (or wait --commit-idle\n"
+      "seconds, or unmount) to make them a snapshot. It starts from the last snapshot\n"
+      "committed through ingest from this host, so an rsync into it is incremental.");
   cli.runners[m] = [ma, &cli] { return RunMountCmd(cli.g, *ma); };
 
   auto ua = std::make_shared<UmountArgs>();
@@ -126,6 +217,15 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
   u->add_option("MOUNTPOINT", ua->mountpoint, "Where the store is mounted")->required();
   u->add_flag("-l,--lazy", ua->lazy, "Detach now, finish when no longer busy");
   cli.runners[u] = [ua] { return RunUmountCmd(*ua); };
+
+  auto ca = std::make_shared<CommitArgs>();
+  CLI::App* c = app.add_subcommand(
+      "commit", "Make what ingest/ holds a new snapshot; prints its id once it is durable");
+  c->add_option("MOUNTPOINT", ca->mountpoint, "Where the store is mounted")->required();
+  c->add_option("--tag", ca->tags, "Tag for the snapshot (repeatable)");
+  c->add_option("-m,--message", ca->message, "Message recorded in the snapshot");
+  c->add_flag("--json", ca->json, "Print {\"ok\", \"id\" | \"nothing\"} as JSON");
+  cli.runners[c] = [ca] { return RunCommitCmd(*ca, ca->json); };
 }
 
 }  // namespace kloset::cli

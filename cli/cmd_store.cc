@@ -13,33 +13,6 @@ namespace kloset::cli {
 
 namespace {
 
-// "16MiB", "16M", "64k", "1048576" -> bytes (binary units). False on junk.
-bool ParseSize(const std::string& text, uint64_t* out) {
-  size_t pos = 0;
-  uint64_t n = 0;
-  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-    if (n > (UINT64_MAX - 9) / 10) return false;
-    n = n * 10 + static_cast<uint64_t>(text[pos++] - '0');
-  }
-  if (pos == 0) return false;
-  std::string unit = text.substr(pos);
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  int shift = 0;
-  if (unit == "" || unit == "b") {
-    shift = 0;
-  } else if (unit == "k" || unit == "kib") {
-    shift = 10;
-  } else if (unit == "m" || unit == "mib") {
-    shift = 20;
-  } else if (unit == "g" || unit == "gib") {
-    shift = 30;
-  } else {
-    return false;
-  }
-  if (n > (UINT64_MAX >> shift)) return false;
-  *out = n << shift;
-  return true;
-}
 
 struct InitArgs {
   std::string store;

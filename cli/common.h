@@ -47,6 +47,8 @@ class ExitError : public std::runtime_error {
 [[noreturn]] void DieStatus(const Status& s, const std::string& context);
 // Prints "klosetfs: message" to stderr.
 void Warn(const std::string& message);
+// "16MiB", "16M", "64k", "1048576" -> bytes (binary units). False on junk.
+bool ParseSize(const std::string& text, uint64_t* out);
 
 // The command line: global options plus one runner per subcommand.
 struct Cli {
@@ -60,6 +62,8 @@ void AddBackupCommands(CLI::App& app, Cli& cli);  // backup, restore
 void AddBrowseCommands(CLI::App& app, Cli& cli);  // snapshots, ls, cat
 void AddCheckCommands(CLI::App& app, Cli& cli);   // check
 void AddMountCommands(CLI::App& app, Cli& cli);   // mount, umount (cmd_mount.cc)
+// remote import, stats; global --rclone-config, --transfers, --simulate (cmd_remote.cc)
+void AddRemoteCommands(CLI::App& app, Cli& cli);
 
 // Fills in STORE from KLOSETFS_STORE when the command line gave one
 // positional fewer than the command takes. `slots` are the command's

@@ -9,6 +9,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "cli/mount_helper.h"
 #include "core/crypto.h"
 #include "core/repository.h"
 #include "core/version.h"
@@ -24,8 +25,10 @@ constexpr const char* kEnvironmentHelp =
     "  KLOSETFS_PASSWORD_COMMAND  command (run by /bin/sh -c) printing the passphrase\n"
     "  KLOSETFS_NEW_PASSWORD      the new passphrase for 'key add'\n"
     "  KLOSETFS_TEST_FAST_KDF=1   testing only: a weak, fast key derivation at init/key add\n"
+    "  CREDENTIALS_DIRECTORY      set by systemd; its klosetfs-password file holds the passphrase\n"
     "Passphrase sources, first match wins: --password-command, --password-file,\n"
-    "KLOSETFS_PASSWORD_COMMAND, KLOSETFS_PASSWORD_FILE, KLOSETFS_PASSWORD, terminal prompt.\n";
+    "KLOSETFS_PASSWORD_COMMAND, KLOSETFS_PASSWORD_FILE, KLOSETFS_PASSWORD, the systemd\n"
+    "credential klosetfs-password, terminal prompt.\n";
 
 constexpr const char* kCommandFooter =
     "Global options (--password-file, --password-command, --cache-dir, --no-cache, -q, -v)\n"
@@ -70,6 +73,7 @@ int Main(int argc, char** argv) {
   AddBrowseCommands(app, cli);
   AddCheckCommands(app, cli);
   AddMountCommands(app, cli);
+  AddRemoteCommands(app, cli);
   AddFooters(&app);
   // Set last: subcommands copy their parent's footer when they are made.
   app.footer(std::string(kEnvironmentHelp) + kExitCodesHelp);
@@ -94,6 +98,9 @@ int Main(int argc, char** argv) {
                stdout);
     return kExitOk;
   };
+  // `mount -t fuse.klosetfs` and /etc/fstab run "klosetfs STORE MOUNTPOINT -o OPTIONS".
+  RewrittenArgv helper_argv;
+  if (!RewriteMountHelperCall(app, &argc, &argv, &helper_argv)) return kExitUsage;
   // CLI11 would parse "help backup" as two commands, so the usual spelling
   // is handled before it; "-v help backup" still lands in the runner below.
   if (argc >= 2 && std::string(argv[1]) == "help") {

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -66,9 +68,44 @@ void KeepFirstLine(Secret* s) {
   str->resize(eol);
 }
 
-Secret FromFile(const std::string& path, const std::string& what) {
+// Set once by RequirePrivatePasswordFiles().
+bool g_private_files = false;
+
+std::string Octal(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// Refuses (exit 2) a passphrase file that is not a regular file, is owned by someone other than
+// us or root, or (with `check_mode`) grants group or others any access. Checked on the open
+// descriptor, so the file judged is the file read.
+void CheckPrivate(int fd, const std::string& path, const std::string& what, bool check_mode) {
+  struct stat st;
+  std::string problem;
+  if (fstat(fd, &st) != 0) {
+    problem = std::string("cannot stat it: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = "it is not a regular file";
+  } else if (st.st_uid != geteuid() && st.st_uid != 0) {
+    problem = "it is owned by uid " + std::to_string(st.st_uid) + ", not by uid " +
+              std::to_string(geteuid()) + " (who reads it) or root; chown it";
+  } else if (check_mode && (st.st_mode & 077) != 0) {
+    problem = "its mode " + Octal(st.st_mode) + " gives group or others access; run 'chmod 600 " +
+              path + "'";
+  }
+  if (problem.empty()) return;
+  close(fd);
+  Die(kExitUsage, "refusing " + what + " " + path + ": " + problem);
+}
+
+enum class FileCheck { kNone, kPrivate, kCredential };
+FileCheck FilesCheck() { return g_private_files ? FileCheck::kPrivate : FileCheck::kNone; }
+
+Secret FromFile(const std::string& path, const std::string& what, FileCheck check) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Die(kExitError, "cannot read " + what + " " + path + ": " + std::strerror(errno));
+  if (check != FileCheck::kNone) CheckPrivate(fd, path, what, check == FileCheck::kPrivate);
   Secret s;
   bool ok = ReadAllFd(fd, &s);
   int err = errno;
@@ -156,8 +193,10 @@ bool Prompt(const std::string& prompt, Secret* out) {
 
 [[noreturn]] void NoSource(const std::string& store) {
   Die(kExitUsage, "no passphrase for store " + store +
-                      ": set KLOSETFS_PASSWORD or KLOSETFS_PASSWORD_FILE, or pass "
-                      "--password-file or --password-command (no terminal to prompt on)");
+                      ": set KLOSETFS_PASSWORD or KLOSETFS_PASSWORD_FILE, pass "
+                      "--password-file or --password-command (-o password_file=PATH when "
+                      "mounting with mount(8)), or load the systemd credential " +
+                      kCredentialName + " (no terminal to prompt on)");
 }
 
 // Asks twice on the terminal; false when there is no terminal.
@@ -188,18 +227,28 @@ bool TakeEnvSecret(const char* name, Secret* out) {
 
 }  // namespace
 
+void RequirePrivatePasswordFiles() { g_private_files = true; }
+
 Secret ReadPassphrase(const GlobalOptions& g, const std::string& store, bool confirm) {
   if (!g.password_command.empty()) return FromCommand(g.password_command);
-  if (!g.password_file.empty()) return FromFile(g.password_file, "password file");
+  if (!g.password_file.empty()) return FromFile(g.password_file, "password file", FilesCheck());
   if (!Env("KLOSETFS_PASSWORD_COMMAND").empty()) {
     return FromCommand(Env("KLOSETFS_PASSWORD_COMMAND"));
   }
   if (!Env("KLOSETFS_PASSWORD_FILE").empty()) {
-    return FromFile(Env("KLOSETFS_PASSWORD_FILE"), "password file");
+    return FromFile(Env("KLOSETFS_PASSWORD_FILE"), "password file", FilesCheck());
   }
   // Empty variables count as unset (an empty passphrase is never valid).
   Secret s;
   if (TakeEnvSecret("KLOSETFS_PASSWORD", &s)) return s;
+  // systemd's LoadCredential= / LoadCredentialEncrypted= (a unit without one has no file here).
+  if (std::string dir = Env("CREDENTIALS_DIRECTORY"); !dir.empty()) {
+    std::string path = dir + "/" + kCredentialName;
+    // systemd lets only the unit's user read it, by owner or by ACL (which shows as group bits).
+    if (access(path.c_str(), F_OK) == 0) {
+      return FromFile(path, "systemd credential", FileCheck::kCredential);
+    }
+  }
   if (confirm) {
     if (!PromptTwice("the passphrase for the new store " + store, &s)) NoSource(store);
   } else if (!Prompt("Enter the passphrase for store " + store + ": ", &s)) {
@@ -209,7 +258,9 @@ Secret ReadPassphrase(const GlobalOptions& g, const std::string& store, bool con
 }
 
 Secret ReadNewPassphrase(const std::string& new_password_file, const std::string& store) {
-  if (!new_password_file.empty()) return FromFile(new_password_file, "new password file");
+  if (!new_password_file.empty()) {
+    return FromFile(new_password_file, "new password file", FilesCheck());
+  }
   Secret s;
   if (TakeEnvSecret("KLOSETFS_NEW_PASSWORD", &s)) return s;
   if (!PromptTwice("the new passphrase for store " + store, &s)) {

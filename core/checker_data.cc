@@ -1,6 +1,7 @@
 // check --read-data: every pack the index names is downloaded whole (in
-// parallel), its bytes are checked against its name, its header against the
-// index, and every blob the index places in it is opened and its id checked.
+// parallel), once: its bytes are checked against its name, its header against
+// the index, and every blob the index places in it is opened from those bytes
+// and its id checked; intact tree packs go to the local cache for the walk.
 // Damaged blobs are recorded so the tree walk that follows names the files
 // and directories that hold them.
 #include <algorithm>
@@ -9,15 +10,6 @@
 
 namespace kloset::check_internal {
 namespace {
-
-// Opens one blob the index places in a downloaded pack. The Repository does
-// not expose its data key or a way to open sealed bytes the caller holds, so
-// the blob is read once more through LoadBlob (a ranged read of the same
-// immutable pack, or the verified tree-pack cache).
-Status OpenIndexedBlob(Context* ctx, const IndexEntry& e, std::string_view /*sealed*/,
-                       std::string* plain) {
-  return ctx->repo->LoadBlob(e.type, e.id, plain);
-}
 
 std::string KindOf(const IndexEntry& e) {
   return e.type == BlobType::kTree ? "tree page " : "data blob ";
@@ -78,8 +70,7 @@ Status VerifyPack(Context* ctx, PackState* p, const std::vector<IndexEntry>& ent
     if (e.offset + e.stored_size > bytes.size()) {
       bad = "past the end of the pack";
     } else {
-      Status o = OpenIndexedBlob(ctx, e, std::string_view(bytes).substr(e.offset, e.stored_size),
-                                 &plain);
+      Status o = ctx->repo->OpenPackBlob(e, bytes, &plain);
       if (!o.ok()) {
         if (!IsObjectDamage(o)) return o;
         bad = "does not open";
@@ -98,9 +89,11 @@ Status VerifyPack(Context* ctx, PackState* p, const std::vector<IndexEntry>& ent
     }
   }
   if (!hash_ok && bad_blobs == 0) {
-    pack_problem("yet every blob the index places in it opens (the damage is elsewhere, or "
-                 "the blobs came from the local cache)");
+    pack_problem("yet every blob the index places in it opens (the damage is elsewhere)");
   }
+  // The tree walk that follows reads tree pages from the local cache, so a
+  // tree pack is downloaded once.
+  if (hash_ok) (void)ctx->repo->OfferPack(p->id, bytes);
   return Status::OK();
 }
 

@@ -7,7 +7,16 @@
 // time an operation needs their entries; a directory that was never loaded,
 // or was loaded but not changed, is written back at commit by reusing its
 // base subtree id, so an unchanged tree costs nothing to commit and its
-// files are never read.
+// files are never read. An op that needs a base directory whose pages
+// cannot be read fails with the store's error (kCorrupt for a page the store
+// does not have, never kNotFound) and may be retried.
+//
+// Hardlinks from the base (entries sharing a hardlink_id) are one node; its
+// links are found as their directories load, so until then its nlink is the
+// stored one. The first change to such a node (its metadata, content or
+// link count) first loads the whole base tree, so every directory holding
+// a link of it is known and rewritten at commit. Base hardlinks are rare;
+// other nodes never cause more than their own directory to load.
 //
 // File content is not handled here: a file's content is a chunk list that
 // the FUSE layer sets with SetContent once it has chunked what was written
@@ -66,31 +75,33 @@ struct DraftAttrChange {
   // ctime is always set to the op's time by a successful change.
 };
 
-// setxattr flags.
-enum class XattrMode { kAny, kCreate, kReplace };  // kCreate: kExists if present;
-                                                   // kReplace: kNotFound (ENODATA at the edge) if absent
+// setxattr flags. kCreate: kExists if present; kReplace: kNotFound (ENODATA
+// at the edge) if absent.
+enum class XattrMode { kAny, kCreate, kReplace };
 
 // One mutation, as reported to the observer and accepted by Apply. Paths are
 // relative to the draft root, '/'-separated, without a leading '/'; "" is
 // the root itself.
 struct DraftOp {
   enum class Kind : uint8_t {
-    kCreate = 1,     // path: new entry; node: type, mode, uid, gid, rdev, symlink_target
-    kLink = 2,       // path: existing non-directory; path2: new name
-    kUnlink = 3,     // path: non-directory entry to remove
-    kRmdir = 4,      // path: empty directory to remove
-    kRename = 5,     // path -> path2 with flags
-    kSetAttr = 6,    // path; attr
-    kSetContent = 7, // path; node.chunks, node.size
-    kSetXattr = 8,   // path; name, value, xattr_mode
-    kRemoveXattr = 9 // path; name
+    kCreate = 1,      // path: new entry; node: type, mode, uid, gid, rdev, symlink_target
+    kLink = 2,        // path: existing non-directory; path2: new name; node.hardlink_id:
+                      // the node's hardlink_id after the link (Apply gives it to a
+                      // node that had none, so a replay writes the same tree)
+    kUnlink = 3,      // path: non-directory entry to remove
+    kRmdir = 4,       // path: empty directory to remove
+    kRename = 5,      // path -> path2 with flags
+    kSetAttr = 6,     // path; attr
+    kSetContent = 7,  // path; node.chunks, node.size
+    kSetXattr = 8,    // path; name, value, xattr_mode
+    kRemoveXattr = 9  // path; name
   };
   Kind kind = Kind::kCreate;
   std::string path, path2;
-  int64_t time_ns = 0;  // when it happened: becomes mtime/ctime as the op implies
-  Node node;            // kCreate, kSetContent (name unused)
-  DraftAttrChange attr; // kSetAttr
-  unsigned flags = 0;   // kRename
+  int64_t time_ns = 0;      // when it happened: becomes mtime/ctime as the op implies
+  Node node;                // kCreate, kSetContent (name unused)
+  DraftAttrChange attr;     // kSetAttr
+  unsigned flags = 0;       // kRename
   std::string name, value;  // xattrs
   XattrMode xattr_mode = XattrMode::kAny;
 };
@@ -128,23 +139,31 @@ class Draft {
   // --- Reads ---------------------------------------------------------------
   // *attr gets the node's metadata (name = the name looked up; for files the
   // chunk list of the last SetContent; for dirs subtree fields are not
-  // meaningful). Adds one lookup. kNotFound if absent; kNotDirectory if
-  // `dir` is not a directory.
+  // meaningful). Adds one lookup. kNotFound if absent (or `dir` was
+  // removed); kNotDirectory if `dir` is not a directory. nlink: for
+  // directories 2 + subdirectories (as of the last change to the directory's
+  // entries; the stored value before), for others the links in the draft
+  // (see above for base hardlinks), 0 once unlinked.
   Status Lookup(DraftId dir, std::string_view name, DraftId* id, Node* attr);
+  // Like Lookup's attr without adding a lookup; attr->name is the node's
+  // name in one of its directories ("" for the root). Note that both copy the
+  // chunk list of a file.
   Status GetAttr(DraftId id, Node* attr);
   Status ReadLink(DraftId id, std::string* target);  // kInvalidArgument if not a symlink
   // Entries of `dir` in name order whose names sort after `after` ("" = from
   // the start), until fn returns false. When count_lookups, every entry for
   // which fn returns true gets one lookup (readdirplus). fn runs under the
-  // lock.
+  // lock. `attr` is the node as held (not a copy): use `name`, not
+  // attr.name, which for a hardlink may be another link's name.
   Status List(DraftId dir, std::string_view after, bool count_lookups,
               const std::function<bool(const std::string& name, DraftId id, const Node& attr)>& fn);
-  Status GetXattr(DraftId id, std::string_view name, std::string* value);  // kNotFound: no such attribute
+  // kNotFound: no such attribute.
+  Status GetXattr(DraftId id, std::string_view name, std::string* value);
   Status ListXattr(DraftId id, std::vector<std::string>* names);
 
   // --- Lifetime ------------------------------------------------------------
   void Forget(DraftId id, uint64_t nlookup);
-  Status Pin(DraftId id);   // an open handle
+  Status Pin(DraftId id);  // an open handle
   void Unpin(DraftId id);
 
   // --- Mutations (each reported to the observer) ---------------------------
@@ -165,7 +184,12 @@ class Draft {
   // kNotDirectory) and a non-directory only a non-directory (kIsDirectory);
   // moving a directory below itself is kInvalidArgument; renaming an entry
   // onto itself (or onto another link of the same node) succeeds and changes
-  // nothing.
+  // nothing (and is not reported). Errors come in Linux's order: kNotFound
+  // (source), kExists (kRenameNoReplace), kNotFound (kRenameExchange without
+  // a target), kInvalidArgument (a directory moved below itself, or with
+  // kRenameExchange a target above the source), kNotEmpty (target above the
+  // source), then the type and emptiness checks. Both parents get mtime =
+  // ctime = now; the moved node's own times do not change.
   Status Rename(DraftId dir, std::string_view name, DraftId newdir, std::string_view newname,
                 unsigned flags);
   Status SetAttr(DraftId id, const DraftAttrChange& change, Node* attr);
@@ -176,8 +200,10 @@ class Draft {
   Status SetXattr(DraftId id, std::string_view name, std::string_view value, XattrMode mode);
   Status RemoveXattr(DraftId id, std::string_view name);  // kNotFound if absent
 
-  // Replays an op (journal recovery). Does not call the observer. Errors as
-  // the corresponding method.
+  // Replays an op (journal recovery) at op.time_ns. Does not call the
+  // observer and adds no lookups (no kernel holds the ids). Errors as the
+  // corresponding method, plus kNotFound / kNotDirectory from resolving the
+  // paths.
   Status Apply(const DraftOp& op);
 
   // --- Commit --------------------------------------------------------------
@@ -186,13 +212,26 @@ class Draft {
   // Writes every changed directory as tree pages to the store (unchanged
   // ones reuse their subtree ids) and returns the root page id, the summary
   // of the whole tree (bytes_added etc. zero) and a generation for
-  // Committed. Hardlinks get hardlink_id and nlink as stored. Does not
-  // Flush the store. The draft stays usable and unchanged.
+  // Committed. The counts are the base summary's plus every change since,
+  // counted as the archiver does: each link of a file counts as a file and
+  // its size as bytes; the root is not counted. Non-directories with
+  // nlink > 1 are written with their hardlink_id (a base one is kept, a new
+  // one is random), others with 0. Does not Flush the store. The draft stays
+  // usable and unchanged. Store errors pass through (the draft is unchanged).
   Status Freeze(Hash* root, SnapshotSummary* summary, uint64_t* generation);
   // Called once the snapshot naming Freeze's root is durable: the frozen
   // tree becomes the new base, and directories not changed since Freeze
   // become clean (Dirty() is false unless something changed meanwhile).
+  // Only the last Freeze's generation counts; an older one is ignored (the
+  // draft stays dirty and the next Freeze writes the changes again).
   void Committed(uint64_t generation);
+
+  // Unloads loaded directories that are clean (unchanged since their base
+  // pages) and whose entries the kernel does not hold (no lookups, pins or
+  // loaded subdirectories, no hardlinks), freeing their entries' nodes; they
+  // load again when next needed. Call after Committed, or whenever NodeCount
+  // grows large, to keep memory bounded. Returns the nodes freed.
+  size_t Trim();
 
   // Nodes held in memory (tests check memory stays bounded).
   size_t NodeCount() const;

@@ -1,11 +1,14 @@
 #include "core/object_cache.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <ctime>
+#include <vector>
 
 namespace kloset {
 
@@ -137,5 +140,36 @@ bool ObjectCache::Put(const std::string& name, std::string_view data) {
 }
 
 void ObjectCache::Remove(const std::string& name) { unlink(PathOf(name).c_str()); }
+
+size_t ObjectCache::Trim(const std::string& folder, std::chrono::seconds grace,
+                         const std::function<bool(const std::string& name)>& keep) {
+  const time_t before = time(nullptr) - static_cast<time_t>(grace.count());
+  size_t removed = 0;
+  // `rel` is relative to dir_; depth 0 is `folder` itself, depth 1 a fan-out folder.
+  std::function<void(const std::string&, int)> walk = [&](const std::string& rel, int depth) {
+    DIR* d = opendir(PathOf(rel).c_str());
+    if (!d) return;
+    std::vector<std::string> doomed;
+    while (struct dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st;
+      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        if (depth == 0) walk(rel + "/" + name, 1);
+        continue;
+      }
+      if (!S_ISREG(st.st_mode) || st.st_mtime >= before) continue;
+      bool temp = name.find(".tmp~") != std::string::npos;
+      if (temp || !keep(rel + "/" + name)) doomed.push_back(name);
+    }
+    for (const std::string& name : doomed) {
+      if (unlinkat(dirfd(d), name.c_str(), 0) == 0) removed++;
+    }
+    closedir(d);
+  };
+  walk(folder, 0);
+  return removed;
+}
 
 }  // namespace kloset

@@ -14,13 +14,18 @@
 //    every operation tolerates missing folders and recreates them.
 //  * The cache is an optimization: write failures (full disk, read-only home)
 //    are counted and otherwise ignored.
+//  * It is not size-capped: it holds what every open needs (indexes) and
+//    what is small next to the data (snapshots, tree packs). The owner calls
+//    Trim to drop entries of objects the store no longer has.
 //
 // Thread safety: all methods may be called concurrently, also by several
 // processes sharing the folder.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +53,13 @@ class ObjectCache {
   // Stores an entry (best effort). False when it could not be written.
   bool Put(const std::string& name, std::string_view data);
   void Remove(const std::string& name);
+  // Deletes the entries under `folder` (e.g. "index": its fan-out folders
+  // are walked too) for which keep(name) is false, and leftover temporaries;
+  // entries modified less than `grace` ago are neither judged nor deleted
+  // (another process may have written them after the caller's listing).
+  // Returns how many files were deleted.
+  size_t Trim(const std::string& folder, std::chrono::seconds grace,
+              const std::function<bool(const std::string& name)>& keep);
 
   const std::string& dir() const { return dir_; }
   uint64_t hits() const { return hits_; }

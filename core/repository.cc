@@ -58,6 +58,7 @@ Status Repository::Impl::Setup() {
     std::string root = opts.cache_dir.empty() ? ObjectCache::DefaultRoot() : opts.cache_dir;
     if (!root.empty()) cache = std::make_unique<ObjectCache>(root + "/" + config.StoreIdHex());
   }
+  SetupDataCache();
   tree_lru = std::make_unique<BlobLru>(opts.tree_lru_bytes);
   int n = opts.transfers > 0 ? opts.transfers : remote->MaxParallel();
   n = std::clamp(n, 1, 64);
@@ -88,6 +89,10 @@ Status Repository::Init(std::unique_ptr<Remote> remote, std::string_view passphr
   if (!s.IsNotFound()) return s.Annotate("checking for an existing config");
 
   auto impl = std::make_unique<Impl>();
+  if (!opts.open.spool_dir.empty()) {
+    KLOSET_RETURN_IF_ERROR(
+        PackSpool::Open(opts.open.spool_dir, c.store_id, &impl->local_key, &impl->spool));
+  }
   impl->remote = std::move(remote);
   impl->opts = opts.open;
   impl->config = c;
@@ -104,6 +109,7 @@ Status Repository::Init(std::unique_ptr<Remote> remote, std::string_view passphr
   if (!s.ok()) return s.Annotate("writing config");
   impl->current_key = ToHex(slot_id);
   KLOSET_RETURN_IF_ERROR(impl->Setup());
+  KLOSET_RETURN_IF_ERROR(impl->RecoverSpool());  // only other stores' files can be there
   out->reset(new Repository(std::move(impl)));
   return Status::OK();
 }
@@ -124,6 +130,11 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
   std::vector<std::string> names;
   KLOSET_RETURN_IF_ERROR(ListNames(remote.get(), "keys/", &names));
   auto impl = std::make_unique<Impl>();
+  if (!opts.spool_dir.empty()) {
+    // Before the passphrase work: a busy spool folder fails fast.
+    KLOSET_RETURN_IF_ERROR(
+        PackSpool::Open(opts.spool_dir, header.store_id, &impl->local_key, &impl->spool));
+  }
   std::vector<std::string> damaged;
   Status other_error;    // a read or KDF failure: must not pass for a wrong passphrase
   Status config_error;   // a slot opened but the config did not authenticate
@@ -181,6 +192,8 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
   impl->opts = opts;
   KLOSET_RETURN_IF_ERROR(impl->Setup());
   KLOSET_RETURN_IF_ERROR(impl->LoadIndexes(/*only_new=*/false));
+  impl->TrimCache();
+  KLOSET_RETURN_IF_ERROR(impl->RecoverSpool());  // after the indexes: known blobs are skipped
   out->reset(new Repository(std::move(impl)));
   return Status::OK();
 }

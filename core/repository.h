@@ -26,11 +26,25 @@
 // further writes: SaveBlob and every later Flush return that error (reads go
 // on); a pack that failed is never named by an index. Blobs saved but not
 // flushed when the Repository is destroyed are lost (their packs, if
-// uploaded, are unreferenced garbage for a future prune).
+// uploaded, are unreferenced garbage for a future prune), unless a pack
+// spool is on.
+//
+// Pack spool (OpenOptions::spool_dir, for the writable mount): every blob
+// SaveBlob accepts is also written at once, encrypted as in its pack, to a
+// local spool file of that pack (docs/FORMAT.md, "Local files: the pack
+// spool"). Guarantee: a blob whose SaveBlob returned OK survives a SIGKILL
+// of the process; after SyncSpool returns OK it also survives a power cut.
+// The next Open (or Init) with the same spool_dir uploads the packs rebuilt
+// from leftover spool files and indexes them, so those blobs load again. A
+// spool file is deleted only after an index naming its pack is durable. One
+// process at a time owns a spool folder (flock on spool_dir/lock).
 //
 // Reads: LoadBlob does one ranged Read per blob. Packs holding tree blobs,
 // indexes and snapshots are cached whole on local disk (see ObjectCache);
-// decrypted tree pages are kept in a small in-memory LRU.
+// decrypted tree pages are kept in a small in-memory LRU; with
+// data_cache_bytes, data blobs are kept sealed in a capped disk cache
+// (BlobDiskCache). Open drops cached indexes, snapshots and tree packs the
+// store no longer has; RefreshIndex drops indexes that vanished.
 #pragma once
 
 #include <array>
@@ -52,6 +66,8 @@
 
 namespace kloset {
 
+class BlobDiskCache;
+
 // kFormatVersion and StoreConfig: core/config_object.h.
 
 struct OpenOptions {
@@ -61,6 +77,13 @@ struct OpenOptions {
   bool no_cache = false;            // --no-cache
   int transfers = 0;                // parallel uploads; 0 = remote's MaxParallel()
   size_t tree_lru_bytes = 8 << 20;  // in-memory cache of decrypted tree pages
+  // Cap of the on-disk cache of data blobs (sealed, as stored; see
+  // core/blob_disk_cache.h) under the cache folder; 0 = off (the default:
+  // backup and restore read each blob about once). Mounts turn it on.
+  uint64_t data_cache_bytes = 0;
+  // Pack spool folder (see the header comment); empty = off. Open and Init
+  // return kBusy when another process holds it.
+  std::string spool_dir;
 };
 
 struct InitOptions {
@@ -91,6 +114,12 @@ struct DamagedObject {
 struct RepoStats {
   std::atomic<uint64_t> blobs_added{0}, bytes_added_raw{0}, bytes_added_stored{0};
   std::atomic<uint64_t> packs_written{0}, bytes_uploaded{0}, bytes_downloaded{0};
+  // Pack spool recovery at Open/Init: leftover files recovered (and
+  // deleted), blobs they held that no index knew (now indexed), bytes of
+  // torn or damaged records dropped, and files left alone (another store's,
+  // or a newer spool version).
+  std::atomic<uint64_t> spool_files_recovered{0}, spool_blobs_recovered{0};
+  std::atomic<uint64_t> spool_bytes_dropped{0}, spool_files_skipped{0};
 };
 
 class Repository : public BlobStore {
@@ -115,6 +144,11 @@ class Repository : public BlobStore {
   Status LoadBlob(BlobType type, const Hash& id, std::string* plaintext) override;
   Status BlobSize(BlobType type, const Hash& id, uint64_t* size) const override;
   Status Flush() override;
+  // Makes every blob SaveBlob has accepted so far survive a power cut (with
+  // a pack spool: fdatasync of its spool files, fsync of the folder for new
+  // ones). Cheap when nothing is new; OK at once without a spool. A failed
+  // sync keeps being reported until the affected packs are indexed.
+  Status SyncSpool();
 
   const StoreConfig& config() const;
   const GearTable& gear() const;
@@ -167,6 +201,20 @@ class Repository : public BlobStore {
   // Parses the sealed header of a whole pack (check --read-data). Entries get
   // offsets and pack = kNoPack. kCorrupt on anything wrong.
   Status ReadPackHeader(const std::string& pack_bytes, std::vector<IndexEntry>* entries) const;
+  // Opens blob `e` (offset, sizes, type, id as the index gives them) from the
+  // bytes of its whole pack, already held by the caller (check --read-data),
+  // so the pack is not downloaded again. kCorrupt when the blob lies past the
+  // end of pack_bytes, does not authenticate or does not decompress to
+  // e.raw_size bytes. Does not check the plaintext against e.id.
+  Status OpenPackBlob(const IndexEntry& e, std::string_view pack_bytes,
+                      std::string* plaintext) const;
+  // Offers a whole pack the caller downloaded to the local cache of tree
+  // packs, so later tree-page loads do not download it again. Ignored unless
+  // the index says the pack holds tree blobs, the bytes match its name and a
+  // cache is on. Returns whether the pack is now cached.
+  bool OfferPack(const Hash& pack_id, std::string_view pack_bytes);
+  // The on-disk data blob cache (null when off), for statistics and tests.
+  const BlobDiskCache* DataCache() const;
   // Key for files that never leave this machine but must hold no plaintext
   // (ingest journal, staging area, pack spool): Subkey::kLocal.
   const Key& LocalKey() const;

@@ -4,7 +4,8 @@
 //
 // Lock order: flush_mu -> packer_mu[t] -> OpenPack::mu -> index_mu -> upload_mu.
 // fetch_mu and the LRU's mutex are leaves. Remote calls are made with no
-// lock held, except flush_mu.
+// lock held, except flush_mu. The pack spool's locks (core/pack_spool.h) are
+// taken under packer_mu and index_mu, never the other way round.
 #pragma once
 
 #include <condition_variable>
@@ -17,10 +18,12 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/blob_disk_cache.h"
 #include "core/blob_lru.h"
 #include "core/index.h"
 #include "core/object_cache.h"
 #include "core/pack.h"
+#include "core/pack_spool.h"
 #include "core/repository.h"
 #include "core/thread_pool.h"
 
@@ -34,6 +37,9 @@ struct OpenPack {
   PackWriter writer;
   Hash id{};              // set by Finish
   bool released = false;  // bytes freed after upload; read via the index instead
+  // Its spool file (with a spool), made with the first blob; guarded by
+  // packer_mu while the pack is open, then owned by SubmitPack/UploadPack.
+  std::shared_ptr<SpoolFile> spool;
 };
 
 // A blob accepted by SaveBlob whose pack is not uploaded yet.
@@ -84,6 +90,18 @@ struct Repository::Impl {
   std::condition_variable fetch_cv;
   std::unordered_set<Hash, HashHasher> fetching, cache_verified, cache_refused;
 
+  // Sealed data blobs on local disk; null when off (repository_cache.cc).
+  std::unique_ptr<BlobDiskCache> data_cache;
+  // Indexes loaded earlier that a later listing lacked (their cache entries
+  // are deleted once). Guarded by index_mu.
+  std::unordered_set<std::string> vanished_indexes;
+
+  // Pack spool, null without spool_dir (repository_spool.cc). spool_cv
+  // (with index_mu) wakes SaveBlob calls waiting for a concurrent save of the
+  // same blob to reach the spool.
+  std::unique_ptr<PackSpool> spool;
+  std::condition_variable_any spool_cv;
+
   std::unique_ptr<ThreadPool> uploads;  // declared last: destroyed (joined) first
 
   // repository.cc
@@ -97,6 +115,20 @@ struct Repository::Impl {
   void SubmitPack(std::shared_ptr<OpenPack> p);
   void UploadPack(std::shared_ptr<OpenPack> p, uint64_t seq);
   Status WriteIndexes();
+
+  // repository_spool.cc
+  // Uploads and indexes the packs of leftover spool files, then deletes them.
+  Status RecoverSpool();
+
+  // repository_cache.cc
+  void SetupDataCache();  // from Setup, once `cache` is known
+  // Deletes cached indexes, snapshots and tree packs the store no longer
+  // has (after the indexes are loaded at Open). Best effort.
+  void TrimCache();
+  // Deletes the cache entries of indexes that `listed` (a fresh listing of
+  // index/) lacks, among the first `known_before` of index_objects (those
+  // known before the listing began).
+  void DropVanishedIndexes(const std::vector<std::string>& listed, size_t known_before);
 
   // repository_read.cc
   // Reads a whole object verifying its name; cache first when `cacheable`.

@@ -84,10 +84,16 @@ Status Repository::DeleteObject(const std::string& name) {
 }
 
 Status Repository::Impl::LoadIndexes(bool only_new) {
+  size_t known_before = 0;
+  if (only_new) {
+    std::shared_lock<std::shared_mutex> l(index_mu);
+    known_before = index_objects.size();
+  }
   std::vector<std::string> names;
   Status s = remote->List("index/", [&](const ObjectInfo& o) { names.push_back(o.name); });
   if (!s.ok()) return s.Annotate("listing index/");
   if (only_new) {
+    DropVanishedIndexes(names, known_before);
     std::shared_lock<std::shared_mutex> l(index_mu);
     std::erase_if(names, [&](const std::string& n) { return seen_indexes.count(n) != 0; });
   }
@@ -247,14 +253,24 @@ Status Repository::LoadBlob(BlobType type, const Hash& id, std::string* plaintex
     }
     std::string sealed;
     bool from_cache = false;
+    // Data blobs may come from (and go to) the on-disk data cache.
+    const bool disk = !pend && !tree_pack && type == BlobType::kData && m.data_cache;
+    bool from_disk = false;
     if (pend) {
       std::lock_guard<std::mutex> l(pend->mu);
       if (pend->released) continue;  // uploaded meanwhile: the index knows it now
       sealed.assign(pend->writer.data(), e.offset, e.stored_size);
+    } else if (disk && m.data_cache->Get(id, e.stored_size, &sealed)) {
+      from_disk = true;
     } else {
       KLOSET_RETURN_IF_ERROR(m.ReadBlobBytes(e, pack_id, tree_pack, &from_cache, &sealed));
     }
     Status s = OpenBlob(m.data_key, e, sealed, plaintext);
+    if (!s.ok() && from_disk) {
+      m.data_cache->Drop(id);  // damaged on local disk: fetch it from the store
+      continue;
+    }
+    if (s.ok() && disk && !from_disk) m.data_cache->Put(id, sealed);
     if (!s.ok() && from_cache) {
       // The cached copy changed after it was verified: drop it, use the remote.
       m.cache->Remove(PackName(pack_id));

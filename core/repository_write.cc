@@ -38,36 +38,68 @@ Status Repository::SaveBlob(BlobType type, const Hash& id, std::string_view plai
   const BlobKey key{id, type};
   {
     // Reserve the id first so that a concurrent save of the same blob
-    // returns at once instead of storing it twice.
+    // returns at once instead of storing it twice. With a spool, only once
+    // that save's record is written: a SyncSpool after this call covers it.
     std::unique_lock<std::shared_mutex> l(m.index_mu);
-    if (m.index.Contains(id, type) || !m.pending.try_emplace(key).second) return Status::OK();
+    for (;;) {
+      if (m.index.Contains(id, type)) return Status::OK();
+      auto [it, fresh] = m.pending.try_emplace(key);
+      if (fresh) break;
+      if (!m.spool || it->second.pack) return Status::OK();
+      m.spool_cv.wait(l);  // then look again: that save may have failed
+    }
   }
   std::string sealed;
   sealed.reserve(plaintext.size() + kSealOverhead);
   Compression c = SealBlob(m.data_key, type, id, plaintext, m.config.compression_level, &sealed);
 
   std::shared_ptr<OpenPack> full[2];
+  Status spooled;
   {
     const int t = TypeSlot(type);
     std::lock_guard<std::mutex> pl(m.packer_mu[t]);
     std::shared_ptr<OpenPack>& p = m.packer[t];
-    // Close the open pack first if this blob would push it past the target.
-    if (p && p->writer.count() > 0 && p->writer.size() + sealed.size() > m.config.pack_size) {
+    // Close the open pack first if this blob would push it past the target,
+    // or if its spool file takes no more records.
+    const bool broken = p && p->spool && p->spool->broken();
+    if (p && p->writer.count() > 0 &&
+        (p->writer.size() + sealed.size() > m.config.pack_size || broken)) {
       full[0] = std::move(p);
+    } else if (broken) {
+      p->spool->Remove();  // holds no blob: start a new file
+      p->spool.reset();
     }
     if (!p) p = std::make_shared<OpenPack>(type);
-    IndexEntry e;
-    {
-      std::lock_guard<std::mutex> ol(p->mu);
-      e = p->writer.Add(id, c, sealed, static_cast<uint32_t>(plaintext.size()));
+    // Spool before adding, so a blob that could not be spooled is not saved.
+    if (m.spool) {
+      spooled = m.spool->AppendBlob(&p->spool, type, id, c, sealed,
+                                    static_cast<uint32_t>(plaintext.size()));
     }
-    {
+    if (spooled.ok()) {
+      IndexEntry e;
+      {
+        std::lock_guard<std::mutex> ol(p->mu);
+        e = p->writer.Add(id, c, sealed, static_cast<uint32_t>(plaintext.size()));
+      }
+      {
+        std::unique_lock<std::shared_mutex> l(m.index_mu);
+        PendingBlob& pb = m.pending[key];
+        pb.pack = p;
+        pb.entry = e;
+      }
+      if (p->writer.size() >= m.config.pack_size) full[1] = std::move(p);
+    }
+  }
+  if (m.spool) {
+    if (!spooled.ok()) {
       std::unique_lock<std::shared_mutex> l(m.index_mu);
-      PendingBlob& pb = m.pending[key];
-      pb.pack = p;
-      pb.entry = e;
+      m.pending.erase(key);
     }
-    if (p->writer.size() >= m.config.pack_size) full[1] = std::move(p);
+    m.spool_cv.notify_all();
+  }
+  if (!spooled.ok()) {
+    if (full[0]) m.SubmitPack(std::move(full[0]));
+    return spooled.Annotate("spooling blob " + ToHex(id));
   }
   m.stats.blobs_added++;
   m.stats.bytes_added_raw += plaintext.size();
@@ -101,12 +133,18 @@ Status Repository::BlobSize(BlobType type, const Hash& id, uint64_t* size) const
 }
 
 void Repository::Impl::SubmitPack(std::shared_ptr<OpenPack> p) {
+  size_t blob_bytes;
   {
     // Done outside every lock but the pack's own: hashing a 16 MiB pack
     // takes a while and other threads may still read blobs from it.
     std::lock_guard<std::mutex> ol(p->mu);
+    blob_bytes = p->writer.size();
     p->writer.Finish(data_key);
     p->id = PlainHash(p->writer.data());
+  }
+  if (spool && p->spool) {
+    // The finished bytes are immutable until the upload releases them.
+    spool->AppendEnd(p->spool.get(), p->id, std::string_view(p->writer.data()).substr(blob_bytes));
   }
   uint64_t seq;
   {
@@ -134,6 +172,9 @@ void Repository::Impl::UploadPack(std::shared_ptr<OpenPack> p, uint64_t seq) {
       uint32_t n = index.AddPack(p->id, p->writer.blobs());
       (void)n;
       unindexed.push_back(PackRecord{p->id, p->writer.blobs()});
+      // Registered before a Flush can take the record, so the index that
+      // names the pack finds its spool file to delete.
+      if (spool && p->spool) spool->Uploaded(p->id, std::move(p->spool));
     }
     // On failure the blobs are forgotten: nothing may reference them, and the
     // sticky error stops this session from writing a snapshot.
@@ -182,6 +223,7 @@ Status Repository::Impl::WriteIndexes() {
       seen_indexes.insert(name);
       index_objects.push_back(name);
     }
+    if (spool) spool->Indexed(part);  // the index is durable: their spool files may go
     done = end;
   }
   return Status::OK();
@@ -196,7 +238,11 @@ Status Repository::Flush() {
       std::lock_guard<std::mutex> pl(m.packer_mu[t]);
       p = std::move(m.packer[t]);
     }
-    if (p && p->writer.count() > 0) m.SubmitPack(std::move(p));
+    if (p && p->writer.count() > 0) {
+      m.SubmitPack(std::move(p));
+    } else if (p && p->spool) {
+      p->spool->Remove();  // an empty pack's file holds no blob
+    }
   }
   {
     // Wait for every pack submitted before this point; packs that later

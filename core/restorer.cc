@@ -19,6 +19,7 @@
 #include "core/fs_restore.h"
 #include "core/fs_scan.h"
 #include "core/job_group.h"
+#include "core/lock.h"
 #include "core/thread_pool.h"
 #include "core/tree.h"
 
@@ -353,9 +354,13 @@ Status RestoreTree(BlobStore* store, const Hash& tree, const RestoreOptions& opt
 
 Status Restore(Repository* repo, const Snapshot& snap, const RestoreOptions& opts,
                Progress* progress, RestoreResult* result) {
-  // TODO(lock): hold a shared StoreLock (core/lock.h) once it lands, so a
-  // concurrent prune cannot remove packs mid-restore.
-  return RestoreTree(repo, snap.tree, opts, progress, result);
+  // Shared, as for backup: a prune (exclusive) may not delete the packs this
+  // restore reads, and a running prune makes the restore wait (kBusy).
+  std::unique_ptr<StoreLock> lock;
+  KLOSET_RETURN_IF_ERROR(StoreLock::Acquire(repo, LockKind::kShared, &lock));
+  Status s = RestoreTree(repo, snap.tree, opts, progress, result);
+  (void)lock->Release();
+  return s;
 }
 
 }  // namespace kloset

@@ -30,6 +30,12 @@
 // cancellation (Progress::cancel -> kCancelled). kNotFound if
 // path_in_snapshot does not exist.
 //
+// Locking: Restore holds a shared store lock (core/lock.h) while it runs, so
+// a prune cannot delete packs it still reads; it returns kBusy, having
+// written nothing, while another process holds a fresh exclusive lock. The
+// lock is an object written to the store, so the remote must be writable.
+// RestoreTree takes no lock.
+//
 // Thread safety: Restore may run concurrently with other reads of the store.
 #pragma once
 

@@ -16,7 +16,6 @@ KlosetFs* Fs(fuse_req_t req) { return static_cast<KlosetFs*>(fuse_req_userdata(r
 // The one place a Status becomes an errno at the FUSE edge.
 int Errno(const Status& s) {
   switch (s.code()) {
-    case Code::kPermission: return EROFS;  // the only permission we refuse is writing
     case Code::kInvalidArgument: return ENOTDIR;
     case Code::kCorrupt: return EIO;
     default: return ToErrno(s);
@@ -37,6 +36,8 @@ void OpInit(void*, struct fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  conn->max_write = 1 << 20;  // large writes: fewer requests for the chunker
   conn->max_readahead = 1 << 20;
   conn->max_background = 64;
 }
@@ -129,7 +130,9 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   Status s = Fs(req)->Open(ino, fi->flags, &fh);
   if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
   fi->fh = fh;
-  fi->keep_cache = 1;  // snapshot files never change: keep the page cache across opens
+  // Snapshot files never change: keep the page cache across opens. Ingest
+  // files change, and only through us, so the kernel drops it at open.
+  fi->keep_cache = (fh & (1ull << 63)) ? 0 : 1;
   fuse_reply_open(req, fi);
 }
 
@@ -171,28 +174,101 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &st);
 }
 
-// Everything that would change a snapshot.
-void RoSetattr(fuse_req_t req, fuse_ino_t, struct stat*, int, struct fuse_file_info*) {
-  fuse_reply_err(req, EROFS);
+// Requests that change something: served by the ingest tree, EROFS
+// elsewhere (KlosetFs decides).
+int WErrno(const Status& s) {
+  if (s.code() == Code::kPermission) return EPERM;
+  return ToErrno(s);
 }
-void RoMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EROFS); }
-void RoMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EROFS); }
-void RoUnlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
-void RoSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
-void RoRename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
-  fuse_reply_err(req, EROFS);
+
+void ReplyEntry(fuse_req_t req, const Status& s, const Entry& e) {
+  if (!s.ok()) return (void)fuse_reply_err(req, WErrno(s));
+  fuse_entry_param p;
+  ToParam(e, &p);
+  fuse_reply_entry(req, &p);
 }
-void RoLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
-void RoCreate(fuse_req_t req, fuse_ino_t, const char*, mode_t, struct fuse_file_info*) {
-  fuse_reply_err(req, EROFS);
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               struct fuse_file_info* fi) {
+  struct stat out;
+  double timeout = 0;
+  Status s = Fs(req)->SetAttr(ino, *attr, to_set, fi ? fi->fh : 0, &out, &timeout);
+  if (!s.ok()) return (void)fuse_reply_err(req, WErrno(s));
+  fuse_reply_attr(req, &out, timeout);
 }
-void RoWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, struct fuse_file_info*) {
-  fuse_reply_err(req, EROFS);
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  Entry e;
+  Status s = Fs(req)->Mknod(parent, name, mode & ~c->umask, rdev, c->uid, c->gid, &e);
+  ReplyEntry(req, s, e);
 }
-void RoSetxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
-  fuse_reply_err(req, EROFS);
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  Entry e;
+  Status s = Fs(req)->Mknod(parent, name, S_IFDIR | (mode & ~c->umask & 07777), 0, c->uid, c->gid, &e);
+  ReplyEntry(req, s, e);
 }
-void RoRemovexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void OpSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  Entry e;
+  Status s = Fs(req)->Symlink(target, parent, name, c->uid, c->gid, &e);
+  ReplyEntry(req, s, e);
+}
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
+  Entry e;
+  Status s = Fs(req)->Link(ino, parent, name, &e);
+  if (s.code() == Code::kInvalidArgument) return (void)fuse_reply_err(req, EXDEV);
+  ReplyEntry(req, s, e);
+}
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, WErrno(Fs(req)->Unlink(parent, name)));
+}
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, WErrno(Fs(req)->Rmdir(parent, name)));
+}
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned flags) {
+  fuse_reply_err(req, WErrno(Fs(req)->Rename(parent, name, newparent, newname, flags)));
+}
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              struct fuse_file_info* fi) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  Entry e;
+  uint64_t fh = 0;
+  Status s = Fs(req)->Create(parent, name, mode & ~c->umask, fi->flags, c->uid, c->gid, &e, &fh);
+  if (!s.ok()) return (void)fuse_reply_err(req, WErrno(s));
+  fi->fh = fh;
+  fi->keep_cache = 0;
+  fuse_entry_param p;
+  ToParam(e, &p);
+  fuse_reply_create(req, &p, fi);
+}
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             struct fuse_file_info* fi) {
+  Status s = Fs(req)->Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size));
+  if (!s.ok()) return (void)fuse_reply_err(req, WErrno(s));
+  fuse_reply_write(req, size);
+}
+void OpFlush(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  fuse_reply_err(req, WErrno(Fs(req)->Flush(fi->fh)));
+}
+void OpFsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info* fi) {
+  fuse_reply_err(req, WErrno(Fs(req)->Fsync(fi->fh)));
+}
+void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, struct fuse_file_info*) {
+  fuse_reply_err(req, WErrno(Fs(req)->FsyncDir(ino)));
+}
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags) {
+  Status s = Fs(req)->SetXattr(ino, name, std::string_view(value, size), flags);
+  if (s.IsNotFound()) return (void)fuse_reply_err(req, ENODATA);  // XATTR_REPLACE of a missing one
+  fuse_reply_err(req, WErrno(s));
+}
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Status s = Fs(req)->RemoveXattr(ino, name);
+  if (s.IsNotFound()) return (void)fuse_reply_err(req, ENODATA);
+  fuse_reply_err(req, WErrno(s));
+}
 
 struct fuse_lowlevel_ops MakeOps() {
   struct fuse_lowlevel_ops o;
@@ -213,18 +289,21 @@ struct fuse_lowlevel_ops MakeOps() {
   o.getxattr = OpGetxattr;
   o.listxattr = OpListxattr;
   o.statfs = OpStatfs;
-  o.setattr = RoSetattr;
-  o.mknod = RoMknod;
-  o.mkdir = RoMkdir;
-  o.unlink = RoUnlink;
-  o.rmdir = RoUnlink;
-  o.symlink = RoSymlink;
-  o.rename = RoRename;
-  o.link = RoLink;
-  o.create = RoCreate;
-  o.write = RoWrite;
-  o.setxattr = RoSetxattr;
-  o.removexattr = RoRemovexattr;
+  o.setattr = OpSetattr;
+  o.mknod = OpMknod;
+  o.mkdir = OpMkdir;
+  o.unlink = OpUnlink;
+  o.rmdir = OpRmdir;
+  o.symlink = OpSymlink;
+  o.rename = OpRename;
+  o.link = OpLink;
+  o.create = OpCreate;
+  o.write = OpWrite;
+  o.flush = OpFlush;
+  o.fsync = OpFsync;
+  o.fsyncdir = OpFsyncdir;
+  o.setxattr = OpSetxattr;
+  o.removexattr = OpRemovexattr;
   return o;
 }
 

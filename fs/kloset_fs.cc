@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/tree.h"
+#include "fs/ingest.h"
 #include "fs/kloset_fs_internal.h"
 #include "fs/log.h"
 
@@ -77,9 +78,11 @@ KlosetFs::KlosetFs(Repository* repo, FsOptions opts, SnapshotLoader loader)
   fixed(kHostsIno, Kind::kHostsDir, "hosts");
   fixed(kTagsIno, Kind::kTagsDir, "tags");
   fixed(kLatestIno, Kind::kLatest, "latest");
+  fixed(6, Kind::kIngestRoot, "ingest");
 }
 
 KlosetFs::~KlosetFs() {
+  ingest_.reset();  // uses the pool
   cache_.reset();  // waits for prefetches that use the pool
   pool_.reset();
 }
@@ -145,6 +148,7 @@ KlosetFs::InodePtr KlosetFs::Intern(uint64_t parent, const std::string& name,
 }
 
 void KlosetFs::Forget(uint64_t ino, uint64_t nlookup) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->Forget(ino, nlookup);
   if (ino <= kLatestIno) return;  // fixed inodes live for the whole mount
   std::lock_guard<std::mutex> l(inodes_mu_);
   auto it = inodes_.find(ino);
@@ -283,6 +287,7 @@ void KlosetFs::Stat(const Inode& n, struct stat* st) const {
 }
 
 void KlosetFs::FillEntry(const InodePtr& n, Entry* e) const {
+  if (n->kind == Kind::kIngestRoot && ingest_ && ingest_->RootEntry(e).ok()) return;
   e->ino = n->ino;
   Stat(*n, &e->attr);
   bool immutable = n->kind == Kind::kEntry;
@@ -293,6 +298,8 @@ void KlosetFs::FillEntry(const InodePtr& n, Entry* e) const {
 }
 
 Status KlosetFs::Lookup(uint64_t parent, const std::string& name, Entry* out) {
+  if (ingest_ && IngestTree::Owns(parent)) return ingest_->Lookup(parent, name, out);
+  if (ingest_ && parent == kRootIno && name == "ingest") return ingest_->RootEntry(out);
   InodePtr dir = Get(parent);
   if (!dir) return Status::NotFound("stale inode");
   InodePtr child;
@@ -302,6 +309,7 @@ Status KlosetFs::Lookup(uint64_t parent, const std::string& name, Entry* out) {
 }
 
 Status KlosetFs::GetAttr(uint64_t ino, struct stat* st, double* timeout) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->GetAttr(ino, st, timeout);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   if (n->kind == Kind::kLatest) {
@@ -314,6 +322,7 @@ Status KlosetFs::GetAttr(uint64_t ino, struct stat* st, double* timeout) {
 }
 
 Status KlosetFs::ReadLink(uint64_t ino, std::string* target) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->ReadLink(ino, target);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   if (n->kind == Kind::kLatest) {

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -61,6 +62,9 @@ struct Entry {
   double entry_timeout = 0;  // how long the kernel may cache the name
   double attr_timeout = 0;   // how long the kernel may cache the attributes
 };
+
+class IngestTree;
+struct IngestOptions;
 
 // struct stat of a stored or draft node (st_nlink 1 for directories).
 void NodeToStat(const Node& node, uint64_t ino, struct stat* st);
@@ -101,6 +105,33 @@ class KlosetFs {
   Status ListXattr(uint64_t ino, std::vector<std::string>* names);
   void StatFs(struct statvfs* st);
 
+  // --- The writable ingest/ tree (fs/ingest.h) -------------------------------
+  // Adds ingest/ to the root. Without it every write is kReadOnly (EROFS).
+  Status EnableIngest(const IngestOptions& opts);
+  IngestTree* ingest() const { return ingest_.get(); }
+  // The control socket path the mount root reports (fs/control.h).
+  void set_control_path(const std::string& path) { control_path_ = path; }
+
+  Status Create(uint64_t parent, const std::string& name, uint32_t mode, int flags, uint32_t uid,
+                uint32_t gid, Entry* e, uint64_t* fh);
+  Status Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
+               uint32_t uid, uint32_t gid, Entry* e);
+  Status Symlink(const std::string& target, uint64_t parent, const std::string& name,
+                 uint32_t uid, uint32_t gid, Entry* e);
+  Status Link(uint64_t ino, uint64_t parent, const std::string& name, Entry* e);
+  Status Unlink(uint64_t parent, const std::string& name);
+  Status Rmdir(uint64_t parent, const std::string& name);
+  Status Rename(uint64_t parent, const std::string& name, uint64_t newparent,
+                const std::string& newname, unsigned flags);
+  Status SetAttr(uint64_t ino, const struct stat& in, int to_set, uint64_t fh, struct stat* out,
+                 double* timeout);
+  Status Write(uint64_t fh, uint64_t offset, std::string_view data);
+  Status Flush(uint64_t fh);
+  Status Fsync(uint64_t fh);
+  Status FsyncDir(uint64_t ino);
+  Status SetXattr(uint64_t ino, const std::string& name, std::string_view value, int flags);
+  Status RemoveXattr(uint64_t ino, const std::string& name);
+
   size_t InodeCount() const;
   const ChunkCache& cache() const { return *cache_; }
 
@@ -125,6 +156,8 @@ class KlosetFs {
 
   Repository* repo_;
   FsOptions opts_;
+  std::unique_ptr<IngestTree> ingest_;
+  std::string control_path_;
   SnapshotLoader loader_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ChunkCache> cache_;

@@ -4,12 +4,14 @@
 #include <algorithm>
 
 #include "core/tree.h"
+#include "fs/ingest.h"
 #include "fs/kloset_fs_internal.h"
 #include "fs/log.h"
 
 namespace kloset::fs {
 
 Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->OpenDir(ino, fh);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   bool is_dir = n->kind == Kind::kEntry ? n->node.type == NodeType::kDir
@@ -23,6 +25,7 @@ Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh) {
 }
 
 void KlosetFs::ReleaseDir(uint64_t fh) {
+  if (ingest_ && IngestTree::OwnsFh(fh)) return ingest_->ReleaseDir(fh);
   std::lock_guard<std::mutex> l(handles_mu_);
   dirs_.erase(fh);
 }
@@ -69,6 +72,7 @@ Status KlosetFs::ListChildren(const InodePtr& dir, DirHandle* h, uint64_t index,
   switch (dir->kind) {
     case Kind::kRoot:
       kids.emplace_back("hosts", Get(kHostsIno));
+      if (ingest_) kids.emplace_back("ingest", Get(kIngestIno));
       if (!layout->latest.empty()) kids.emplace_back("latest", Get(kLatestIno));
       kids.emplace_back("snapshots", Get(kSnapshotsIno));
       kids.emplace_back("tags", Get(kTagsIno));
@@ -110,6 +114,7 @@ Status KlosetFs::ListChildren(const InodePtr& dir, DirHandle* h, uint64_t index,
 
 Status KlosetFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
                          const DirFiller& fill) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->ReadDir(ino, fh, offset, plus, fill);
   InodePtr dir = Get(ino);
   if (!dir) return Status::NotFound("stale inode");
   std::shared_ptr<DirHandle> h;

@@ -6,16 +6,19 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fs/control.h"
+#include "fs/ingest.h"
 #include "fs/kloset_fs_internal.h"
 #include "fs/log.h"
 
 namespace kloset::fs {
 
 Status KlosetFs::Open(uint64_t ino, int flags, uint64_t* fh) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->Open(ino, flags, fh);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
-    return Status::Permission("snapshots are read-only");
+    return Status::ReadOnly("snapshots are read-only");
   if (n->kind != Kind::kEntry || n->node.type != NodeType::kFile)
     return Status::InvalidArgument("not a regular file");
   auto h = std::make_shared<FileHandle>();
@@ -35,11 +38,13 @@ Status KlosetFs::Open(uint64_t ino, int flags, uint64_t* fh) {
 }
 
 void KlosetFs::Release(uint64_t fh) {
+  if (ingest_ && IngestTree::OwnsFh(fh)) return (void)ingest_->Release(fh);
   std::lock_guard<std::mutex> l(handles_mu_);
   files_.erase(fh);
 }
 
 Status KlosetFs::Read(uint64_t fh, uint64_t offset, size_t size, std::string* out) {
+  if (ingest_ && IngestTree::OwnsFh(fh)) return ingest_->Read(fh, offset, size, out);
   std::shared_ptr<FileHandle> h;
   {
     std::lock_guard<std::mutex> l(handles_mu_);
@@ -94,6 +99,11 @@ Status KlosetFs::Read(uint64_t fh, uint64_t offset, size_t size, std::string* ou
 }
 
 Status KlosetFs::GetXattr(uint64_t ino, const std::string& name, std::string* value) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->GetXattr(ino, name, value);
+  if (ino == kRootIno && name == kControlXattr && !control_path_.empty()) {
+    *value = control_path_;
+    return Status::OK();
+  }
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   if (n->kind == Kind::kEntry)
@@ -106,6 +116,7 @@ Status KlosetFs::GetXattr(uint64_t ino, const std::string& name, std::string* va
 }
 
 Status KlosetFs::ListXattr(uint64_t ino, std::vector<std::string>* names) {
+  if (ingest_ && IngestTree::Owns(ino)) return ingest_->ListXattr(ino, names);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   names->clear();

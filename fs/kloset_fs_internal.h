@@ -9,7 +9,7 @@
 
 namespace kloset::fs {
 
-enum class Kind { kRoot, kSnapshotsDir, kHostsDir, kTagsDir, kHostDir, kTagDir, kLink, kLatest, kEntry };
+enum class Kind { kIngestRoot, kRoot, kSnapshotsDir, kHostsDir, kTagsDir, kHostDir, kTagDir, kLink, kLatest, kEntry };
 constexpr uint64_t kUnknownIno = 0xffffffff;  // readdir without plus: the kernel ignores it
 
 struct KlosetFs::Inode {

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fs/control.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
 
@@ -54,6 +55,27 @@ void WriteAll(int fd, const std::string& s) {
   }
 }
 
+// Answers `klosetfs commit` and `klosetfs umount` (fs/control.h).
+nlohmann::json HandleControl(KlosetFs* kfs, const nlohmann::json& req) {
+  std::string op = req.value("op", "");
+  if (op == "status") {
+    return {{"ok", true}, {"pid", getpid()}, {"dirty", kfs->ingest()->Dirty()}};
+  }
+  if (op == "commit") {
+    CommitRequest c;
+    if (req.contains("tags") && req["tags"].is_array())
+      for (auto& t : req["tags"])
+        if (t.is_string()) c.tags.push_back(t.get<std::string>());
+    c.message = req.value("message", "");
+    CommitResult r;
+    Status s = kfs->ingest()->Commit(c, &r);
+    if (!s.ok()) return {{"ok", false}, {"error", s.ToString()}, {"code", static_cast<int>(s.code())}};
+    if (r.nothing) return {{"ok", true}, {"nothing", true}};
+    return {{"ok", true}, {"id", ToHex(r.snapshot.id)}, {"short_id", ToHex(r.snapshot.id).substr(0, 8)}};
+  }
+  return {{"ok", false}, {"error", "unknown request: " + op}};
+}
+
 // Serves the mount in this process. `ready_fd` (or -1) receives "OK" once
 // the kernel mount exists, or the error message.
 Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
@@ -67,6 +89,18 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   KlosetFs kfs(repo.get(), opts.fs);
   s = kfs.Start();
   if (!s.ok()) return fail(s);
+  if (!opts.read_only) {
+    s = kfs.EnableIngest(opts.ingest);
+    if (!s.ok()) return fail(s.Annotate("ingest/"));
+  }
+  ControlServer control;
+  if (kfs.ingest()) {
+    s = control.Start(Canonical(opts.mountpoint), [&kfs](const nlohmann::json& req) {
+      return HandleControl(&kfs, req);
+    });
+    if (!s.ok()) return fail(s.Annotate("control socket"));
+    kfs.set_control_path(control.path());
+  }
 
   std::vector<std::string> args = {"klosetfs"};
   // libfuse splits options at commas; a comma inside fsname is escaped.
@@ -119,6 +153,13 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   Log(LogLevel::kInfo, "unmounted " + opts.mountpoint);
+  // The kernel mount is gone; what was written into ingest/ becomes a
+  // snapshot before the daemon exits (`klosetfs umount` waits for that).
+  if (kfs.ingest()) {
+    Status c = kfs.ingest()->Shutdown();
+    control.Stop();
+    if (!c.ok()) return c;
+  }
   return rc == 0 ? Status::OK() : Status::IOError("FUSE session ended with an error");
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/repository.h"
+#include "fs/ingest.h"
 #include "fs/kloset_fs.h"
 
 namespace kloset::fs {
@@ -22,6 +23,8 @@ struct MountOptions {
   std::vector<std::string> fuse_options;  // each an -o value: "allow_other", ...
   int max_threads = 16;
   FsOptions fs;
+  bool read_only = false;  // no ingest/
+  IngestOptions ingest;
 };
 
 // Opens the store. Called in the daemon process after fork, so that no

@@ -22,4 +22,20 @@ inline Key FuzzDataKey() {
   return k;
 }
 
+// The local subkey of FuzzMaster() and a fixed store id: seal and name the
+// ingest journal seeds.
+inline Key FuzzLocalKey() {
+  static const Key k = [] {
+    InitCrypto();
+    return DeriveSubkey(FuzzMaster(), Subkey::kLocal);
+  }();
+  return k;
+}
+
+inline Hash FuzzJournalStoreId() {
+  Hash h;
+  h.fill(0x5a);
+  return h;
+}
+
 }  // namespace kloset::fuzz

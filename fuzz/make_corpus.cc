@@ -17,11 +17,15 @@
 #include <vector>
 
 #include "core/config_object.h"
+#include "core/draft_journal.h"
+#include "core/encoding.h"
 #include "core/index.h"
 #include "core/key_slot.h"
 #include "core/pack.h"
 #include "core/sealed_object.h"
+#include "core/spool_format.h"
 #include "fuzz/fuzz_keys.h"
+#include "tests/draft_journal_test_util.h"
 
 using namespace kloset;
 
@@ -155,6 +159,111 @@ void KeySlotSeeds() {
   Emit("key_slot_fuzz", "bad_short", slot.substr(0, 100));
 }
 
+// A journal file: header, base record, one record per op.
+std::string MakeJournal(const Hash* base, const std::vector<DraftOp>& ops) {
+  JournalHeader h;
+  h.store_id = fuzz::FuzzJournalStoreId();
+  std::string id = Bytes(16, 77);
+  std::copy(id.begin(), id.end(), h.journal_id.begin());
+  std::string out = EncodeJournalHeader(h);
+  auto add = [&](uint64_t seq, const std::string& payload) {
+    std::string sealed;
+    Seal(fuzz::FuzzLocalKey(), payload, JournalAad(h.journal_id, seq), &sealed);
+    PutFixed32(&out, static_cast<uint32_t>(sealed.size()));
+    out += sealed;
+  };
+  std::string payload;
+  EncodeJournalBase(base, &payload);
+  add(0, payload);
+  for (size_t i = 0; i < ops.size(); i++) {
+    payload.clear();
+    EncodeJournalOp(ops[i], &payload);
+    add(i + 1, payload);
+  }
+  return out;
+}
+
+void JournalSeeds() {
+  std::vector<DraftOp> ops = journal_test::SampleOps();
+  for (int k = 1; k <= 9; k++) ops.push_back(journal_test::FullOp(static_cast<DraftOp::Kind>(k)));
+  Hash base = H(5);
+  std::string full = MakeJournal(&base, ops);
+  Emit("journal_fuzz", "journal_all_ops", full);
+  Emit("journal_fuzz", "journal_empty_draft", MakeJournal(nullptr, {}));
+  Emit("journal_fuzz", "journal_torn_tail", full.substr(0, full.size() - 7));
+  std::string flipped = full;
+  flipped[full.size() / 2] ^= 4;
+  Emit("journal_fuzz", "journal_flipped", flipped);
+  std::string v2 = full;
+  v2[4] = 2;
+  Emit("journal_fuzz", "bad_version_2", v2);
+  Emit("journal_fuzz", "bad_huge_length",
+       full.substr(0, kJournalHeaderSize) + std::string("\xff\xff\xff\x7f", 4) + full.substr(60));
+  std::string payload;
+  EncodeJournalBase(&base, &payload);
+  Emit("journal_fuzz", "payload_base", payload);
+  payload.clear();
+  EncodeJournalBase(nullptr, &payload);
+  Emit("journal_fuzz", "payload_base_none", payload);
+  for (size_t i = 0; i < ops.size(); i++) {
+    payload.clear();
+    EncodeJournalOp(ops[i], &payload);
+    Emit("journal_fuzz", "payload_op_" + std::to_string(i), payload);
+  }
+  Emit("journal_fuzz", "bad_payload_huge_str", std::string("\x02\x03\x01\xff\xff\xff\xff\x0f", 8));
+}
+
+// Pack spool files (core/spool_format.h): a pack still being filled, a
+// finished one with its end record, and damaged variants.
+std::string MakeSpool(BlobType type, int n, bool ended) {
+  SpoolHeader h;
+  h.store_id = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
+  h.type = type;
+  std::string id = Bytes(16, 88);
+  std::copy(id.begin(), id.end(), h.file_id.begin());
+  const std::string header = EncodeSpoolHeader(h);
+  std::string out = header;
+  PackWriter w(type);
+  for (int i = 0; i < n; i++) {
+    std::string plain = i % 2 ? std::string(300 + i, 'a' + i) : Bytes(80 + 40 * i, 500 + i);
+    Hash bid = KeyedHash(DeriveSubkey(fuzz::FuzzMaster(), Subkey::kBlobId), plain);
+    std::string sealed;
+    Compression c = SealBlob(fuzz::FuzzDataKey(), type, bid, plain, 3, &sealed);
+    w.Add(bid, c, sealed, static_cast<uint32_t>(plain.size()));
+    out += EncodeSpoolBlobRecord(fuzz::FuzzLocalKey(), header, out.size(), type, bid, c,
+                                 static_cast<uint32_t>(sealed.size()),
+                                 static_cast<uint32_t>(plain.size()));
+    out += sealed;
+  }
+  if (ended) {
+    size_t blob_bytes = w.size();
+    w.Finish(fuzz::FuzzDataKey());
+    std::string tail = w.data().substr(blob_bytes);
+    out += EncodeSpoolEndRecord(fuzz::FuzzLocalKey(), header, out.size(), type,
+                                PlainHash(w.data()), static_cast<uint32_t>(tail.size()));
+    out += tail;
+  }
+  return out;
+}
+
+void SpoolSeeds() {
+  std::string open = MakeSpool(BlobType::kData, 4, false);
+  Emit("spool_fuzz", "spool_data_4", open);
+  Emit("spool_fuzz", "spool_tree_ended_3", MakeSpool(BlobType::kTree, 3, true));
+  Emit("spool_fuzz", "spool_header_only", open.substr(0, kSpoolHeaderSize));
+  Emit("spool_fuzz", "spool_torn_tail", open.substr(0, open.size() - 11));
+  Emit("spool_fuzz", "spool_zero_tail", open + std::string(300, '\0'));
+  std::string flipped = open;
+  flipped[kSpoolHeaderSize + 30] ^= 1;
+  Emit("spool_fuzz", "bad_flipped_meta", flipped);
+  std::string v2 = open;
+  v2[4] = 2;
+  Emit("spool_fuzz", "bad_version_2", v2);
+  Emit("spool_fuzz", "bad_huge_length",
+       open.substr(0, kSpoolHeaderSize) + std::string("\xff\xff\xff\xff", 4) +
+           open.substr(kSpoolHeaderSize + 4));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,5 +277,7 @@ int main(int argc, char** argv) {
   IndexSeeds();
   ConfigSeeds();
   KeySlotSeeds();
+  SpoolSeeds();
+  JournalSeeds();
   return 0;
 }

@@ -2,8 +2,17 @@
 // a STORE string maps to a backend.
 #include "remotes/remote.h"
 
+#include <mutex>
+
 #include "remotes/local_remote.h"
 #include "remotes/memory_remote.h"
+#include "remotes/metered_remote.h"
+#include "remotes/rclone_config.h"
+#include "remotes/rclone_drives.h"
+#include "remotes/rclone_remote.h"
+#include "remotes/retry_remote.h"
+#include "remotes/shaped_remote.h"
+#include "remotes/webdav_remote.h"
 
 namespace kloset {
 
@@ -31,36 +40,82 @@ namespace {
 
 constexpr std::string_view kMemoryScheme = "memory:";
 
-// "NAME:" with NAME in [A-Za-z0-9_-]+ is rclone's remote syntax. A path such
-// as "./a:b" or "/x:y" has a '.' or '/' before the colon and stays local.
-bool LooksLikeRcloneRemote(std::string_view store) {
-  size_t colon = store.find(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
-  for (size_t i = 0; i < colon; i++) {
-    char c = store[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
-    if (!ok) return false;
+std::mutex g_settings_mu;
+RemoteSettings g_settings;
+
+// The stack above a backend: counters on top (what the engine asked for and
+// how long it took), then retries for network backends and simulations (a
+// throttled drive, a restarting rclone daemon), then the simulation.
+Status Stack(std::unique_ptr<Remote> base, bool network, const RemoteSettings& settings,
+             std::unique_ptr<Remote>* out) {
+  if (!settings.simulate.empty()) {
+    ShapeOptions shape;
+    KLOSET_RETURN_IF_ERROR(ParseShapeSpec(settings.simulate, &shape));
+    base = std::make_unique<ShapedRemote>(std::move(base), shape);
+    network = true;
   }
-  return true;
+  RetryRemote* retry = nullptr;
+  if (network) {
+    auto r = std::make_unique<RetryRemote>(std::move(base));
+    retry = r.get();
+    base = std::move(r);
+  }
+  *out = std::make_unique<MeteredRemote>(std::move(base), retry);
+  return Status::OK();
+}
+
+Status OpenRclone(const std::string& store, bool create, const RemoteSettings& settings,
+                  std::unique_ptr<Remote>* out) {
+  RcloneFsSpec spec;
+  ParseRcloneFs(store, &spec);
+  RcloneRemoteOptions o;
+  o.daemon.binary = settings.rclone_binary;
+  o.daemon.config = ChooseRcloneConfig(settings.rclone_config, spec.name, &o.config_source);
+  if (settings.transfers > 0) o.transfers = settings.transfers;
+  std::unique_ptr<RcloneRemote> r;
+  KLOSET_RETURN_IF_ERROR(RcloneRemote::Open(store, create, o, &r));
+  return Stack(std::move(r), /*network=*/true, settings, out);
+}
+
+Status OpenWebdav(const std::string& store, bool create, const RemoteSettings& settings,
+                  std::unique_ptr<Remote>* out) {
+  WebdavOptions o;
+  if (settings.transfers > 0) o.transfers = settings.transfers;
+  std::unique_ptr<WebdavRemote> r;
+  KLOSET_RETURN_IF_ERROR(WebdavRemote::Open(store, create, o, &r));
+  return Stack(std::move(r), /*network=*/true, settings, out);
 }
 
 }  // namespace
 
+void SetRemoteSettings(const RemoteSettings& settings) {
+  std::lock_guard<std::mutex> lock(g_settings_mu);
+  g_settings = settings;
+}
+
+RemoteSettings GetRemoteSettings() {
+  std::lock_guard<std::mutex> lock(g_settings_mu);
+  return g_settings;
+}
+
 Status OpenRemote(const std::string& store, bool create, std::unique_ptr<Remote>* out) {
   if (store.empty()) return Status::InvalidArgument("empty store location");
+  const RemoteSettings settings = GetRemoteSettings();
   if (store.starts_with(kMemoryScheme)) {
     std::string name = store.substr(kMemoryScheme.size());
     if (name.empty()) return Status::InvalidArgument("memory store needs a name: memory:NAME");
-    *out = MemoryRemote::OpenNamed(name);
-    return Status::OK();
+    if (settings.simulate.empty()) {
+      *out = MemoryRemote::OpenNamed(name);
+      return Status::OK();
+    }
+    return Stack(MemoryRemote::OpenNamed(name), false, settings, out);
   }
-  if (LooksLikeRcloneRemote(store)) {
-    return Status::Unsupported("rclone remotes are not supported yet: " + store +
-                               " (use a local folder path; write ./" + store +
-                               " for a local folder whose name contains ':')");
-  }
-  return LocalRemote::Open(store, create, out);
+  if (store.starts_with(WebdavRemote::kScheme)) return OpenWebdav(store, create, settings, out);
+  RcloneFsSpec spec;
+  if (ParseRcloneFs(store, &spec)) return OpenRclone(store, create, settings, out);
+  std::unique_ptr<Remote> local;
+  KLOSET_RETURN_IF_ERROR(LocalRemote::Open(store, create, &local));
+  return Stack(std::move(local), /*network=*/false, settings, out);
 }
 
 }  // namespace kloset

@@ -62,9 +62,27 @@ class Remote {
 // Checks an object name against the naming rule above.
 bool IsValidObjectName(std::string_view name);
 
-// Opens the remote named by a STORE string. A local path ("/srv/kloset",
-// "./kloset", "kloset") opens the local-folder backend; "memory:NAME" opens a
-// process-wide in-memory store (tests). `create` makes a missing local folder.
+// Settings OpenRemote applies to the network backends. The command line sets
+// them once, before it opens a store; they are process-wide.
+struct RemoteSettings {
+  std::string rclone_binary = "rclone";  // a path, or a name on PATH
+  std::string rclone_config;             // --rclone-config; "" = RCLONE_CONFIG or rclone's default
+  int transfers = 0;                     // requests in flight; 0 = the backend's default (4)
+  // A wrapper that shapes and breaks the traffic of every opened store, for
+  // tests and demonstrations ("" = none); syntax in remotes/shaped_remote.h.
+  std::string simulate;
+};
+void SetRemoteSettings(const RemoteSettings& settings);
+RemoteSettings GetRemoteSettings();
+
+// Opens the remote named by a STORE string:
+//   /srv/kloset, ./kloset, kloset   a local folder (`create` makes it)
+//   memory:NAME                     a process-wide in-memory store (tests)
+//   NAME:PATH, NAME,OPT=V:PATH      the rclone remote NAME of the rclone config
+//   :BACKEND,OPT=V:PATH             an rclone connection string
+//   webdav+https://HOST/PATH        a WebDAV server (webdav+http:// for loopback only)
+// Network backends come wrapped in a RetryRemote. Errors name the store and,
+// for a bad STORE string, the accepted forms (kInvalidArgument).
 Status OpenRemote(const std::string& store, bool create, std::unique_ptr<Remote>* out);
 
 }  // namespace kloset

@@ -11,7 +11,15 @@ namespace {
 
 uint64_t SeedOf(const RetryOptions& o) { return o.seed != 0 ? o.seed : std::random_device{}(); }
 
+// The request runs synchronously on the thread of RetryRemote::Run, so a
+// thread-local carries the server's hint from the backend to the loop.
+thread_local std::chrono::microseconds t_retry_after{0};
+
 }  // namespace
+
+void NoteRetryAfter(std::chrono::microseconds delay) {
+  t_retry_after = std::max(t_retry_after, delay);
+}
 
 RetryRemote::RetryRemote(std::unique_ptr<Remote> base, RetryOptions options)
     : owned_(std::move(base)), base_(owned_.get()), options_(std::move(options)),
@@ -42,14 +50,17 @@ Status RetryRemote::Run(const std::function<Status()>& attempt) {
   requests_++;
   const int max_attempts = std::max(1, options_.max_attempts);
   for (int n = 1;; n++) {
+    t_retry_after = std::chrono::microseconds(0);
     Status s = attempt();
+    const std::chrono::microseconds hint = t_retry_after;
+    t_retry_after = std::chrono::microseconds(0);
     if (!s.IsTransient()) return s;
     if (n >= max_attempts) {
       gave_up_++;
       return s.Annotate("gave up after " + std::to_string(n) + " attempts");
     }
     retries_++;
-    std::chrono::microseconds wait = Backoff(n);
+    std::chrono::microseconds wait = std::max(Backoff(n), std::min(hint, options_.max_delay));
     if (options_.sleep) {
       options_.sleep(wait);
     } else {

@@ -69,6 +69,7 @@ class RetryRemote : public Remote {
   Status Stat(const std::string& name, ObjectInfo* info) override;
   int MaxParallel() const override { return base_->MaxParallel(); }
   std::string Describe() const override { return base_->Describe(); }
+  Remote* base() const { return base_; }
 
  private:
   // Runs `attempt` until it returns something other than kTransient or the
@@ -84,5 +85,12 @@ class RetryRemote : public Remote {
   std::mt19937_64 rng_;
   std::atomic<uint64_t> requests_{0}, retries_{0}, gave_up_{0};
 };
+
+// Called by a backend on the request's thread just before it returns
+// kTransient for an answer that named a delay (HTTP Retry-After): the
+// RetryRemote running that request on this thread waits at least `delay`
+// (capped at RetryOptions::max_delay) before its next attempt. Without a
+// RetryRemote around the call the note is simply dropped.
+void NoteRetryAfter(std::chrono::microseconds delay);
 
 }  // namespace kloset

@@ -4,9 +4,12 @@
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build, every CTest case;
 #   3. the tests of the threaded parts (thread pool, file writer, repository uploads,
 #      archiver, FUSE node logic) under ThreadSanitizer;
-#   4. each libFuzzer target for a short run (clang), starting from its seed corpus.
+#   4. each libFuzzer target for a short run (clang), starting from its seed corpus;
+#   5. the Debian package: built, installed with apt, checked (--version, man page, completions,
+#      units, `mount -t fuse.klosetfs`, an fstab line), purged (docs/PACKAGING.md).
 # Environment: KLOSETFS_JOBS (default: nproc), KLOSETFS_FUZZ_SECONDS (default 20; 0 skips step 3),
-# KLOSETFS_SKIP_SANITIZERS=1 skips step 2 (for quick local runs only; CI runs everything).
+# KLOSETFS_SKIP_SANITIZERS=1 skips step 2 (for quick local runs only; CI runs everything),
+# KLOSETFS_SKIP_PACKAGE=1 skips step 5 (likewise; it needs root and installs a package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -31,7 +34,7 @@ fi
 
 if [ "${KLOSETFS_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== threaded parts under ThreadSanitizer"
-  tsan_tests="crypto_test file_io_test repository_test archiver_test kloset_fs_test fault_remote_test"
+  tsan_tests="crypto_test file_io_test repository_test archiver_test kloset_fs_test fault_remote_test draft_journal_test"
   cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKLOSETFS_SANITIZE=thread \
     -DKLOSETFS_BENCH=OFF >/dev/null
   cmake --build build/tsan -j "$jobs" --target $tsan_tests
@@ -55,5 +58,15 @@ if [ "$fuzz_seconds" != 0 ]; then
     build/fuzz/fuzz/$t -max_total_time="$fuzz_seconds" -print_final_stats=0 "$work" 2>&1 | tail -2
     rm -rf "$work"
   done
+fi
+# Builds the .deb, installs it, checks it and purges it again; it never stays installed.
+package_stage() {
+  echo "== Debian package: build, apt install, mount -t fuse.klosetfs, purge"
+  bash scripts/deps.sh package
+  KLOSETFS_JOBS=$jobs bash packaging/build-deb.sh build/pkg
+  bash packaging/test-package.sh build/pkg/klosetfs_*.deb
+}
+if [ "${KLOSETFS_SKIP_PACKAGE:-0}" != 1 ]; then
+  package_stage
 fi
 echo "all test stages passed"

@@ -70,7 +70,9 @@ class CountingRemote : public Remote {
   Status Read(const std::string& name, uint64_t offset, uint64_t length,
               std::string* out) override {
     Count("read " + name);
-    return base_->Read(name, offset, length, out);
+    Status s = base_->Read(name, offset, length, out);
+    if (s.ok()) CountBytes("read " + name, out->size());
+    return s;
   }
   Status Write(const std::string& name, std::string_view data) override {
     Count("write " + name);
@@ -101,15 +103,29 @@ class CountingRemote : public Remote {
     }
     return n;
   }
+  // Bytes returned by Reads whose "read name" starts with `prefix`.
+  uint64_t BytesRead(const std::string& prefix) const {
+    std::lock_guard<std::mutex> l(mu_);
+    uint64_t n = 0;
+    for (const auto& [k, v] : bytes_) {
+      if (k.compare(0, prefix.size(), prefix) == 0) n += v;
+    }
+    return n;
+  }
 
  private:
   void Count(const std::string& key) {
     std::lock_guard<std::mutex> l(mu_);
     counts_[key]++;
   }
+  void CountBytes(const std::string& key, uint64_t n) {
+    std::lock_guard<std::mutex> l(mu_);
+    bytes_[key] += n;
+  }
   Remote* base_;
   mutable std::mutex mu_;
   std::map<std::string, int> counts_;
+  std::map<std::string, uint64_t> bytes_;
 };
 
 }  // namespace kloset::testing

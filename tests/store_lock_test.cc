@@ -2,13 +2,17 @@
 // locks are ignored, refresh keeps a lock fresh, failures are reported.
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
+#include "core/archiver.h"
 #include "core/lock.h"
 #include "core/repository.h"
+#include "core/restorer.h"
 #include "core/sealed_object.h"
 #include "remotes/fault_remote.h"
 #include "tests/repo_test_util.h"
+#include "tests/test_util.h"
 
 using namespace kloset;
 using namespace kloset::testing;
@@ -185,4 +189,48 @@ TEST_CASE("a lock that cannot be refreshed reports it", "[lock]") {
   f->SetOptions(FaultOptions());
   std::this_thread::sleep_for(100ms);
   CHECK(l->Check().ok());  // recovered
+}
+
+TEST_CASE("restore holds a shared lock and waits out an exclusive one", "[lock]") {
+  TempDir tmp;
+  const std::string src = tmp / "src";
+  std::filesystem::create_directories(src + "/d");
+  WriteFile(src + "/d/file", RandomData(20000, 1));
+  const std::string store = UniqueStore();
+  auto repo = NewRepo(Mem(store));
+  BackupOptions bo;
+  bo.paths = {src};
+  bo.count_totals = false;
+  BackupResult br;
+  REQUIRE(Backup(repo.get(), bo, nullptr, &br).ok());
+  repo.reset();
+
+  std::unique_ptr<Remote> base = Mem(store);
+  auto counting = std::make_unique<CountingRemote>(base.get());
+  CountingRemote* counter = counting.get();
+  REQUIRE(Repository::Open(std::move(counting), "secret", NoCache(), &repo).ok());
+
+  // A prune (exclusive) is running: restore refuses before writing anything.
+  std::string ex = PlantLock(repo.get(), LockKind::kExclusive, 0min);
+  RestoreOptions ro;
+  ro.target = tmp / "out";
+  RestoreResult rr;
+  Status s = Restore(repo.get(), br.snapshot, ro, nullptr, &rr);
+  CHECK(s.code() == Code::kBusy);
+  CHECK_FALSE(std::filesystem::exists(ro.target));
+  CHECK(ListAll(repo->remote(), "locks/") == std::vector<std::string>{ex});
+
+  // A stale exclusive lock (a crashed prune) and a backup's shared lock do
+  // not stop it; the restore's own lock is written, then deleted.
+  REQUIRE(repo->DeleteObject(ex).ok());
+  PlantLock(repo.get(), LockKind::kExclusive, 60min);
+  std::string shared = PlantLock(repo.get(), LockKind::kShared, 0min);
+  int writes = counter->Requests("write locks/"), deletes = counter->Requests("delete locks/");
+  s = Restore(repo.get(), br.snapshot, ro, nullptr, &rr);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(counter->Requests("write locks/") == writes + 1);
+  CHECK(counter->Requests("delete locks/") == deletes + 1);
+  CHECK(ReadFile(ro.target + src + "/d/file") == RandomData(20000, 1));
+  CHECK(ListAll(repo->remote(), "locks/").size() == 2);  // the two planted ones
 }

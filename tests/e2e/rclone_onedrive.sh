@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# A store on an rclone remote named `onedrive`, with the commands exactly as
+# docs/REMOTES.md gives them: init, backup, snapshots, ls, cat, restore,
+# check, mount; the objects are where rclone put them, the rclone daemon goes
+# away with klosetfs, and bad input gets clear messages. The remote is backed
+# by a local folder (an alias of a `local` remote), so `onedrive:/kloset` is
+# $T/drive/kloset. Fails, never skips, when rclone is missing.
+source "$(dirname "$0")/lib.bash"
+
+command -v rclone >/dev/null || fail "rclone is missing (apt install rclone)"
+export RCLONE_CONFIG=$T/rclone.conf
+export XDG_CONFIG_HOME=$T/config
+mkdir -p "$T/drive"
+cat > "$RCLONE_CONFIG" <<EOF
+[disk]
+type = local
+
+[onedrive]
+type = alias
+remote = disk:$T/drive
+EOF
+
+src=$T/src
+make_tree "$src"
+rm -f "$src/fifo"
+
+expect_rc() {  # wanted_exit_code command...
+  local want=$1; shift
+  set +e; "$@" >"$T/rc.out" 2>"$T/rc.err"; local rc=$?; set -e
+  [ "$rc" = "$want" ] || fail "$*: exit $rc, wanted $want: $(cat "$T/rc.err")"
+}
+
+# rclone daemons started with our config that are still running.
+our_rclones() { pgrep -f "rclone rcd" | while read -r p; do
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "RCLONE_CONFIG=$RCLONE_CONFIG" &&
+      echo "$p"; done || true; }
+
+step "init onedrive:/kloset"
+"$K" init onedrive:/kloset > "$T/init"
+grep -q "created klosetfs store .* at onedrive:/kloset" "$T/init" || fail "init: $(cat "$T/init")"
+[ -f "$T/drive/kloset/config" ] || fail "config is not where rclone put it"
+
+step "backup, twice"
+"$K" backup onedrive:/kloset "$src" --tag first > "$T/b1"
+grep -q '^snapshot [0-9a-f]\{8\} saved' "$T/b1" || fail "backup: $(cat "$T/b1")"
+echo more >> "$src/a.txt"
+"$K" backup onedrive:/kloset "$src" --tag second > "$T/b2"
+
+step "snapshots, ls, cat"
+"$K" snapshots onedrive:/kloset > "$T/s"
+[ "$(tail -n 1 "$T/s")" = "2 snapshots" ] || fail "snapshots: $(cat "$T/s")"
+"$K" ls onedrive:/kloset "latest:$src" > "$T/ls"
+grep -qx "$src/sub/text.txt" "$T/ls" || fail "ls misses sub/text.txt"
+"$K" cat onedrive:/kloset "latest:$src/sub/random.bin" > "$T/cat"
+cmp -s "$T/cat" "$src/sub/random.bin" || fail "cat differs"
+
+step "restore and check"
+"$K" restore onedrive:/kloset "latest:$src" "$T/restored" > /dev/null
+diff -r --no-dereference "$src" "$T/restored" || fail "restored contents differ"
+diff <(attr_list "$src") <(attr_list "$T/restored") || fail "attributes differ"
+"$K" check onedrive:/kloset --read-data > "$T/check"
+grep -q "no problems found" "$T/check" || fail "check: $(cat "$T/check")"
+
+step "the objects are where rclone put them"
+rclone lsf -R --files-only onedrive:/kloset | sort > "$T/rclone.ls"
+(cd "$T/drive/kloset" && find . -type f | sed 's|^\./||' | sort) > "$T/disk.ls"
+cmp -s "$T/rclone.ls" "$T/disk.ls" || fail "rclone and the disk disagree"
+grep -qx config "$T/rclone.ls" || fail "no config object"
+grep -q '^packs/[0-9a-f][0-9a-f]/[0-9a-f]\{64\}$' "$T/rclone.ls" || fail "no packs/hh/<hex>"
+grep -q '^snapshots/[0-9a-f]\{64\}$' "$T/rclone.ls" || fail "no snapshots/<hex>"
+# Names that every drive accepts: lowercase hex, digits and a few words only.
+grep -v '^[a-z0-9/]*$' "$T/rclone.ls" && fail "an object name outside [a-z0-9/]"
+grep -q '\.tmp~' "$T/rclone.ls" && fail "a temporary upload was left behind"
+[ -z "$(our_rclones)" ] || fail "an rclone daemon outlived klosetfs: $(our_rclones)"
+
+step "mount, browse, unmount"
+need_fuse
+mnt=$T/mnt
+mount_store onedrive:/kloset "$mnt"
+ls "$mnt/snapshots" > "$T/snaps"
+[ "$(wc -l < "$T/snaps")" = 2 ] || fail "mount shows: $(cat "$T/snaps")"
+cmp -s "$mnt/latest$src/sub/text.txt" "$src/sub/text.txt" || fail "file differs in the mount"
+[ -n "$(our_rclones)" ] || fail "no rclone daemon behind the mount"
+"$K" umount "$mnt"
+wait_unmounted "$mnt"
+for _ in $(seq 1 50); do [ -z "$(our_rclones)" ] && break; sleep 0.1; done
+[ -z "$(our_rclones)" ] || fail "the rclone daemon outlived the mount"
+
+step "a slow, throttled, failing drive (--simulate) still backs up"
+"$K" --simulate latency=5ms,bandwidth=50MB,fail=0.1,throttle=0.05,seed=7 \
+  backup onedrive:/kloset "$src" --tag simulated > "$T/b3"
+grep -q '^snapshot [0-9a-f]\{8\} saved' "$T/b3" || fail "simulated backup: $(cat "$T/b3")"
+"$K" stats onedrive:/kloset > "$T/stats"
+grep -q '^  snapshots *3 ' "$T/stats" || fail "stats: $(cat "$T/stats")"
+grep -q '^  list ' "$T/stats" || fail "stats shows no requests: $(cat "$T/stats")"
+"$K" stats onedrive:/kloset --json > "$T/stats.json"
+python3 - "$T/stats.json" <<'PY' || fail "stats --json: $(cat "$T/stats.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["objects"]["snapshots"]["count"] == 3 and j["objects"]["packs"]["count"] > 0
+assert j["requests"]["requests"]["list"]["calls"] == 5 and j["space"]["free"] > 0
+PY
+
+step "the drive fills up in the middle of a backup"
+head -c 6000000 /dev/urandom > "$T/big1"; head -c 6000000 /dev/urandom > "$T/big2"
+expect_rc 1 "$K" --simulate quota=4MB backup onedrive:/kloset "$T/big1" "$T/big2"
+grep -q "no snapshot was written" "$T/rc.err" || fail "full drive: $(cat "$T/rc.err")"
+grep -q "the drive is full" "$T/rc.err" || fail "full drive: $(cat "$T/rc.err")"
+"$K" snapshots onedrive:/kloset > "$T/s3"
+[ "$(tail -n 1 "$T/s3")" = "3 snapshots" ] || fail "a snapshot was committed: $(cat "$T/s3")"
+"$K" check onedrive:/kloset --read-data > "$T/check2" || fail "check after full drive failed"
+grep -q "no problems found" "$T/check2" || fail "check: $(cat "$T/check2")"
+
+step "bad input"
+expect_rc 2 "$K" snapshots nosuch:/kloset
+grep -q "rclone has no remote named 'nosuch'" "$T/rc.err" || fail "unknown remote: $(cat "$T/rc.err")"
+expect_rc 6 "$K" snapshots onedrive:/nothing-here
+grep -q "no store at onedrive:/nothing-here" "$T/rc.err" || fail "missing store: $(cat "$T/rc.err")"
+expect_rc 1 env PATH=/nonexistent "$K" snapshots onedrive:/kloset
+grep -q "rclone is not installed or not on PATH" "$T/rc.err" || fail "no rclone: $(cat "$T/rc.err")"
+expect_rc 1 "$K" snapshots :protondrive:/kloset
+grep -q "Proton Drive needs rclone 1.64 or later" "$T/rc.err" ||
+  fail "missing backend: $(cat "$T/rc.err")"
+
+step "remote import, for a service that does not see RCLONE_CONFIG"
+rclone config show onedrive | "$K" remote import --as backupdrive > "$T/imp"
+grep -q "imported remote backupdrive" "$T/imp" || fail "import: $(cat "$T/imp")"
+[ "$(stat -c %a "$XDG_CONFIG_HOME/klosetfs/rclone.conf")" = 600 ] || fail "config not 0600"
+# The alias points at `disk`, which must come along for this test.
+rclone config show disk | "$K" remote import > /dev/null
+env -u RCLONE_CONFIG "$K" snapshots backupdrive:/kloset > "$T/s2"
+[ "$(tail -n 1 "$T/s2")" = "3 snapshots" ] || fail "imported remote: $(cat "$T/s2")"
+echo "PASS"
