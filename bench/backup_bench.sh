@@ -10,22 +10,8 @@
 # Page cache is warm for every tool alike (the data is read once before).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-k=${1:-$root/build/release/klosetfs}
-src_root=${BENCH_SRC:-/usr/share}
-limit_mb=${BENCH_MB:-400}
-big_mb=${BENCH_BIG_MB:-200}
-work=${BENCH_DIR:-$(mktemp -d /tmp/klosetfs-bench.XXXXXX)}
-export KLOSETFS_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
-export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-for tool in restic borg /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install restic borgbackup time" >&2; exit 1; }
-done
-[ -x "$k" ] || { echo "missing klosetfs binary $k (build it first)" >&2; exit 1; }
-
-data=$work/data
 source "$here/data.bash"
-prepare_data "$data" "$src_root" "$limit_mb" "$big_mb"
+bench_init 200 klosetfs-bench "${1:-}" restic borg /usr/bin/time
 files=$(find "$data" -type f | wc -l)
 bytes=$(du -sb "$data" | cut -f1)
 cat "$data/big.bin" >/dev/null; tar cf - "$data" 2>/dev/null | cat >/dev/null

@@ -28,3 +28,29 @@ with open(path, "wb") as f:
             f.write(os.urandom(1048576))
 PY
 }
+
+# Shared preamble of the bench scripts: bench_init DEFAULT_BIG_MB WORK_PREFIX
+# KLOSETFS_ARG TOOL... sets k (the binary), work, data, src_root, limit_mb,
+# big_mb, exports the tools'
+# passphrases and a private cache folder, fails clearly on a missing tool or
+# binary, and prepares the data set ($BENCH_SRC, $BENCH_MB, $BENCH_BIG_MB,
+# $BENCH_DIR override the defaults).
+bench_init() {
+  local default_big=$1 prefix=$2 arg=$3; shift 3
+  local root; root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  k=${arg:-$root/build/release/klosetfs}
+  work=${BENCH_DIR:-$(mktemp -d "/tmp/$prefix.XXXXXX")}
+  export KLOSETFS_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
+  export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+  export XDG_CACHE_HOME=$work/cache
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install it (see scripts/deps.sh test)" >&2; exit 1; }
+  done
+  [ -x "$k" ] || { echo "missing klosetfs binary $k (build it first)" >&2; exit 1; }
+  src_root=${BENCH_SRC:-/usr/share}
+  limit_mb=${BENCH_MB:-400}
+  big_mb=${BENCH_BIG_MB:-$default_big}
+  data=$work/data
+  prepare_data "$data" "$src_root" "$limit_mb" "$big_mb"
+}

@@ -11,23 +11,8 @@
 # and the daemon's peak RSS (VmHWM) over the whole run. Needs root or FUSE.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-k=${1:-$root/build/release/klosetfs}
-src_root=${BENCH_SRC:-/usr/share}
-limit_mb=${BENCH_MB:-400}
-big_mb=${BENCH_BIG_MB:-200}
-work=${BENCH_DIR:-$(mktemp -d /tmp/klosetfs-bench.XXXXXX)}
-export KLOSETFS_PASSWORD=bench BORG_PASSPHRASE=bench
-export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-export XDG_CACHE_HOME=$work/cache
-for tool in borg rsync /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install borgbackup rsync time" >&2; exit 1; }
-done
-[ -x "$k" ] || { echo "missing klosetfs binary $k (build it first)" >&2; exit 1; }
-
-data=$work/data
 source "$here/data.bash"
-prepare_data "$data" "$src_root" "$limit_mb" "$big_mb"
+bench_init 200 klosetfs-ibench "${1:-}" borg rsync fusermount3 /usr/bin/time
 files=$(find "$data" -type f | wc -l)
 bytes=$(du -sb "$data" | cut -f1)
 tar cf - "$data" 2>/dev/null | cat >/dev/null   # warm page cache for every tool alike

@@ -141,7 +141,7 @@ int RunUmountCmd(UmountArgs& a) {
     }
   }
   Status s = fs::Unmount(a.mountpoint, a.lazy);
-  if (!s.ok()) Die(s.code() == Code::kBusy ? kExitError : kExitError, s.message());
+  if (!s.ok()) Die(kExitError, s.message());
   // Return only once the daemon is gone: its last commit is then durable.
   for (int i = 0; pid > 0 && !a.lazy; i++) {
     if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) break;

@@ -10,23 +10,12 @@
 #include "core/archiver.h"
 #include "core/fs_scan.h"
 #include "core/lock.h"
+#include "core/system_info.h"
 #include "core/version.h"
 
 namespace kloset {
 
 namespace {
-
-int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-std::string HostName() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "";
-  return buf;
-}
 
 // The newest snapshot with the same host and the same (normalized) paths.
 Status FindParent(Repository* repo, const std::string& host,

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <vector>
 
+#include "core/system_info.h"
+
 namespace kloset {
 
 namespace {
@@ -19,12 +21,6 @@ constexpr int64_t kStaleTempNs = 600'000'000'000;  // temporaries older than 10 
 
 int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
-int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 bool IsHex(std::string_view s) {

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/draft_internal.h"
+#include "core/system_info.h"
 #include "core/tree.h"
 
 namespace kloset {
@@ -50,10 +51,7 @@ Draft::Impl::Impl(BlobStore* s, const Hash* base_tree, const SnapshotSummary& ba
 }
 
 int64_t Draft::Impl::Now() const {
-  if (opts.now_ns) return opts.now_ns();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return opts.now_ns ? opts.now_ns() : NowNs();
 }
 
 DraftRec* Draft::Impl::Get(DraftId id) {
@@ -263,16 +261,21 @@ void Draft::SetObserver(DraftObserver* observer) {
   impl_->observer = observer;
 }
 
+Status Draft::Impl::FindChild(DraftId dir, std::string_view name, DraftRec** d, DraftId* id) {
+  KLOSET_RETURN_IF_ERROR(GetDir(dir, d));
+  KLOSET_RETURN_IF_ERROR(EnsureLoaded(dir, *d));
+  auto it = (*d)->children.find(name);
+  if (it == (*d)->children.end()) return Status::NotFound(DraftQuote(ChildPath(dir, name)));
+  *id = it->second;
+  return Status::OK();
+}
+
 Status Draft::Lookup(DraftId dir, std::string_view name, DraftId* id, Node* attr) {
   std::lock_guard<std::mutex> l(impl_->mu);
   DraftRec* d;
-  KLOSET_RETURN_IF_ERROR(impl_->GetDir(dir, &d));
-  KLOSET_RETURN_IF_ERROR(impl_->EnsureLoaded(dir, d));
-  auto it = d->children.find(name);
-  if (it == d->children.end()) return Status::NotFound(DraftQuote(impl_->ChildPath(dir, name)));
-  DraftRec& c = impl_->recs.at(it->second);
+  KLOSET_RETURN_IF_ERROR(impl_->FindChild(dir, name, &d, id));
+  DraftRec& c = impl_->recs.at(*id);
   c.nlookup++;
-  *id = it->second;
   if (attr) impl_->FillAttr(c, name, attr);
   return Status::OK();
 }

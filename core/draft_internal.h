@@ -98,6 +98,9 @@ struct Draft::Impl {
   // kNotDirectory if not a directory.
   Status GetDir(DraftId id, DraftRec** dir);
   Status EnsureLoaded(DraftId id, DraftRec* dir);
+  // The entry `name` of directory `dir`, loading the directory first:
+  // kNotFound naming the path if there is none; GetDir's errors.
+  Status FindChild(DraftId dir, std::string_view name, DraftRec** d, DraftId* id);
   // Loads every directory reachable from the root (rare: see
   // PrepareMutation).
   Status LoadAll();

@@ -111,11 +111,8 @@ Status Draft::Impl::Link(DraftOpCtx* c, DraftId id, DraftId dir, std::string_vie
 
 Status Draft::Impl::Unlink(DraftOpCtx* c, DraftId dir, std::string_view name) {
   DraftRec* d;
-  KLOSET_RETURN_IF_ERROR(GetDir(dir, &d));
-  KLOSET_RETURN_IF_ERROR(EnsureLoaded(dir, d));
-  auto it = d->children.find(name);
-  if (it == d->children.end()) return Status::NotFound(DraftQuote(ChildPath(dir, name)));
-  const DraftId id = it->second;
+  DraftId id = 0;
+  KLOSET_RETURN_IF_ERROR(FindChild(dir, name, &d, &id));
   DraftRec* n = &recs.at(id);
   if (n->is_dir()) return Status::IsDirectory(DraftQuote(ChildPath(dir, name)) + " is a directory");
   KLOSET_RETURN_IF_ERROR(PrepareMutation(*n));
@@ -127,7 +124,7 @@ Status Draft::Impl::Unlink(DraftOpCtx* c, DraftId dir, std::string_view name) {
   const uint64_t g = ++gen;
   CountEntry(*n, -1);
   DropLink(id, n, dir, name);
-  d->children.erase(it);
+  d->children.erase(d->children.find(name));
   n->node.nlink = n->links;
   n->node.ctime_ns = c->now;
   n->mgen = g;
@@ -138,11 +135,8 @@ Status Draft::Impl::Unlink(DraftOpCtx* c, DraftId dir, std::string_view name) {
 
 Status Draft::Impl::Rmdir(DraftOpCtx* c, DraftId dir, std::string_view name) {
   DraftRec* d;
-  KLOSET_RETURN_IF_ERROR(GetDir(dir, &d));
-  KLOSET_RETURN_IF_ERROR(EnsureLoaded(dir, d));
-  auto it = d->children.find(name);
-  if (it == d->children.end()) return Status::NotFound(DraftQuote(ChildPath(dir, name)));
-  const DraftId id = it->second;
+  DraftId id = 0;
+  KLOSET_RETURN_IF_ERROR(FindChild(dir, name, &d, &id));
   DraftRec* n = &recs.at(id);
   if (!n->is_dir()) {
     return Status::NotDirectory(DraftQuote(ChildPath(dir, name)) + " is not a directory");
@@ -156,7 +150,7 @@ Status Draft::Impl::Rmdir(DraftOpCtx* c, DraftId dir, std::string_view name) {
   }
   const uint64_t g = ++gen;
   CountEntry(*n, -1);
-  d->children.erase(it);
+  d->children.erase(d->children.find(name));
   d->subdirs--;
   n->links = 0;
   n->parent = 0;

@@ -6,24 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/sealed_object.h"
+#include "core/system_info.h"
 
 namespace kloset {
 
 namespace {
 
 using std::chrono::milliseconds;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string HostName() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
-  return buf;
-}
 
 const char* KindName(LockKind k) { return k == LockKind::kShared ? "shared" : "exclusive"; }
 

@@ -5,16 +5,11 @@
 #include "core/config_object.h"
 #include "core/key_slot.h"
 #include "core/repository_impl.h"
+#include "core/system_info.h"
 
 namespace kloset {
 
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string FanOut(const char* dir, const Hash& id) {
   std::string h = ToHex(id);
@@ -51,6 +46,20 @@ void Repository::Impl::DeriveKeys() {
   Key chunker_key = DeriveSubkey(master, Subkey::kChunker);
   gear = GearTable::FromKey(chunker_key);
   Wipe(chunker_key.data(), chunker_key.size());
+}
+
+// A relative spool_dir lives in this store's cache folder (next to the
+// cached objects), so each store and cache folder has its own spool.
+static Status SpoolDir(const OpenOptions& o, const std::array<uint8_t, 16>& store_id,
+                       std::string* dir) {
+  *dir = o.spool_dir;
+  if (dir->empty() || (*dir)[0] == '/') return Status::OK();
+  std::string root = o.cache_dir.empty() ? ObjectCache::DefaultRoot() : o.cache_dir;
+  if (o.no_cache || root.empty()) {
+    return Status::InvalidArgument("a relative pack spool folder needs the local cache");
+  }
+  *dir = root + "/" + ToHex(store_id.data(), store_id.size()) + "/" + *dir;
+  return Status::OK();
 }
 
 Status Repository::Impl::Setup() {
@@ -90,8 +99,9 @@ Status Repository::Init(std::unique_ptr<Remote> remote, std::string_view passphr
 
   auto impl = std::make_unique<Impl>();
   if (!opts.open.spool_dir.empty()) {
-    KLOSET_RETURN_IF_ERROR(
-        PackSpool::Open(opts.open.spool_dir, c.store_id, &impl->local_key, &impl->spool));
+    std::string dir;
+    KLOSET_RETURN_IF_ERROR(SpoolDir(opts.open, c.store_id, &dir));
+    KLOSET_RETURN_IF_ERROR(PackSpool::Open(dir, c.store_id, &impl->local_key, &impl->spool));
   }
   impl->remote = std::move(remote);
   impl->opts = opts.open;
@@ -132,8 +142,9 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
   auto impl = std::make_unique<Impl>();
   if (!opts.spool_dir.empty()) {
     // Before the passphrase work: a busy spool folder fails fast.
-    KLOSET_RETURN_IF_ERROR(
-        PackSpool::Open(opts.spool_dir, header.store_id, &impl->local_key, &impl->spool));
+    std::string dir;
+    KLOSET_RETURN_IF_ERROR(SpoolDir(opts, header.store_id, &dir));
+    KLOSET_RETURN_IF_ERROR(PackSpool::Open(dir, header.store_id, &impl->local_key, &impl->spool));
   }
   std::vector<std::string> damaged;
   Status other_error;    // a read or KDF failure: must not pass for a wrong passphrase

@@ -81,8 +81,10 @@ struct OpenOptions {
   // core/blob_disk_cache.h) under the cache folder; 0 = off (the default:
   // backup and restore read each blob about once). Mounts turn it on.
   uint64_t data_cache_bytes = 0;
-  // Pack spool folder (see the header comment); empty = off. Open and Init
-  // return kBusy when another process holds it.
+  // Pack spool folder (see the header comment); empty = off. A relative
+  // path is taken inside this store's cache folder (<cache>/<store id>/),
+  // and then needs the cache. Open and Init return kBusy when another
+  // process holds it.
   std::string spool_dir;
 };
 

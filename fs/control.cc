@@ -103,12 +103,10 @@ void ControlServer::Stop() {
   if (accept_thread_.joinable()) accept_thread_.join();
   close(listen_fd_);
   listen_fd_ = -1;
-  std::vector<std::thread> workers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    workers.swap(workers_);
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [this] { return active_ == 0; });
   }
-  for (auto& t : workers) t.join();
   unlink(path_.c_str());
 }
 
@@ -120,8 +118,15 @@ void ControlServer::AcceptLoop() {
     if (r <= 0) continue;
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    std::lock_guard<std::mutex> lock(mu_);
-    workers_.emplace_back([this, fd] { Serve(fd); });
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_++;
+    }
+    std::thread([this, fd] {
+      Serve(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--active_ == 0) idle_.notify_all();
+    }).detach();
   }
 }
 

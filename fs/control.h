@@ -15,14 +15,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-#include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "remotes/status.h"
 
@@ -59,8 +58,11 @@ class ControlServer {
   int listen_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread accept_thread_;
+  // Connections are served on detached threads (a long-lived daemon must not
+  // pile up finished ones); Stop waits until `active_` is back to zero.
   std::mutex mu_;
-  std::vector<std::thread> workers_;
+  std::condition_variable idle_;
+  int active_ = 0;
 };
 
 // Sends one request to the socket at `path` and reads the answer. No

@@ -217,7 +217,6 @@ void OpSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
   Entry e;
   Status s = Fs(req)->Link(ino, parent, name, &e);
-  if (s.code() == Code::kInvalidArgument) return (void)fuse_reply_err(req, EXDEV);
   ReplyEntry(req, s, e);
 }
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {

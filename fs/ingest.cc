@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "core/fs_scan.h"
+#include "core/system_info.h"
 #include "core/version.h"
 #include "fs/ingest_internal.h"
 #include "fs/log.h"
@@ -15,18 +16,6 @@
 namespace kloset::fs {
 
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string HostName() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
-}
 
 // The newest snapshot committed through ingest from `host`.
 Status FindIngestBase(Repository* repo, const std::string& host, bool* found, Snapshot* out) {
@@ -79,7 +68,8 @@ Status IngestTree::Init(std::function<void()> after_commit) {
   dir_ = repo_->CacheDir() + "/ingest";
   const Key& key = repo_->LocalKey();
   const auto& sid = repo_->config().store_id;
-  const Hash store_id = PlainHash(std::string_view(reinterpret_cast<const char*>(sid.data()), sid.size()));
+  const Hash store_id =
+      PlainHash(std::string_view(reinterpret_cast<const char*>(sid.data()), sid.size()));
 
   Node root;
   root.type = NodeType::kDir;
@@ -92,8 +82,10 @@ Status IngestTree::Init(std::function<void()> after_commit) {
 
   JournalContents jc;
   Status s = DraftJournal::Recover(dir_, key, store_id, &jc);
-  bool recovered = s.ok();
   if (!s.ok() && !s.IsNotFound()) return s.Annotate("ingest journal in " + dir_);
+  // A journal with changes in it wins over --ingest-base (nothing
+  // acknowledged is dropped); an empty one is only the last commit's.
+  const bool recovered = s.ok() && !jc.ops.empty();
   if (recovered) {
     has_base_ = jc.has_base;
     if (has_base_) {
@@ -105,7 +97,9 @@ Status IngestTree::Init(std::function<void()> after_commit) {
   } else if (opts_.base == "latest") {
     KLOSET_RETURN_IF_ERROR(FindIngestBase(repo_, opts_.host, &has_base_, &base_snap_));
   } else {
-    KLOSET_RETURN_IF_ERROR(ResolveSnapshot(repo_, opts_.base, &base_snap_));
+    s = ResolveSnapshot(repo_, opts_.base, &base_snap_);
+    if (s.IsNotFound()) s = Status::InvalidArgument(s.message());
+    if (!s.ok()) return s.Annotate("--ingest-base " + opts_.base);
     has_base_ = true;
   }
 
@@ -117,21 +111,18 @@ Status IngestTree::Init(std::function<void()> after_commit) {
       Status a = draft_->Apply(op);
       if (!a.ok()) failed++;
     }
-    if (!jc.ops.empty())
-      Log(LogLevel::kInfo, "ingest: recovered " + std::to_string(jc.ops.size()) +
+    Log(LogLevel::kInfo, "ingest: recovered " + std::to_string(jc.ops.size()) +
                              " journaled changes" +
                              (jc.truncated_tail ? " (a torn tail was dropped)" : "") +
                              (failed ? ", " + std::to_string(failed) + " did not apply" : ""));
     KLOSET_RETURN_IF_ERROR(DraftJournal::Append(dir_, key, store_id, opts_.journal, &journal_));
   } else {
-    KLOSET_RETURN_IF_ERROR(DraftJournal::Create(dir_, key, store_id,
-                                                has_base_ ? &base_snap_.id : nullptr,
-                                                opts_.journal, &journal_));
+    KLOSET_RETURN_IF_ERROR(DraftJournal::Create(
+        dir_, key, store_id, has_base_ ? &base_snap_.id : nullptr, opts_.journal, &journal_));
   }
   journal_->set_before_sync([repo = repo_] { return repo->SyncSpool(); });
   draft_->SetObserver(journal_.get());
-  KLOSET_RETURN_IF_ERROR(
-      StagingArea::Open(dir_ + "/staging", key, opts_.staging_bytes, &staging_));
+  KLOSET_RETURN_IF_ERROR(StagingArea::Open(dir_ + "/staging", key, opts_.staging_bytes, &staging_));
   last_change_ns_ = NowNs();
   raw_mark_ = repo_->stats().bytes_added_raw;
   stored_mark_ = repo_->stats().bytes_added_stored;
@@ -141,7 +132,7 @@ Status IngestTree::Init(std::function<void()> after_commit) {
 
 bool IngestTree::Dirty() const {
   if (draft_->Dirty()) return true;
-  std::lock_guard<std::mutex> l(const_cast<std::mutex&>(files_mu_));
+  std::lock_guard<std::mutex> l(files_mu_);
   for (auto& [id, f] : by_id_)
     if (f->file->dirty()) return true;
   return false;
@@ -237,7 +228,11 @@ void IngestTree::IdleLoop() {
     if (writers || !Dirty()) continue;
     l.unlock();
     CommitResult res;
-    Status s = Commit(CommitRequest{{}, "committed after " + std::to_string(static_cast<int>(opts_.commit_idle_s)) + " s idle"}, &res);
+    Status s =
+        Commit(CommitRequest{{},
+                             "committed after " +
+                                 std::to_string(static_cast<int>(opts_.commit_idle_s)) + " s idle"},
+               &res);
     if (!s.ok()) Log(LogLevel::kError, "ingest: idle commit failed: " + s.ToString());
     Touch();  // do not retry at once
     l.lock();

@@ -35,8 +35,8 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -58,8 +58,8 @@ struct IngestOptions {
   std::string base = "latest";  // latest | empty | a snapshot reference
   double commit_idle_s = 60;    // commit after this long without changes; 0 = never
   uint64_t staging_bytes = 4ull << 30;
-  std::string host;             // default: gethostname()
-  double timeout_s = 1;         // kernel entry/attr cache lifetime for ingest inodes
+  std::string host;      // default: gethostname()
+  double timeout_s = 1;  // kernel entry/attr cache lifetime for ingest inodes
   JournalOptions journal;
 };
 
@@ -107,8 +107,8 @@ class IngestTree {
   // mode carries the file type (S_IFDIR, S_IFIFO, ...).
   Status Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev, uint32_t uid,
                uint32_t gid, Entry* e);
-  Status Symlink(const std::string& target, uint64_t parent, const std::string& name,
-                 uint32_t uid, uint32_t gid, Entry* e);
+  Status Symlink(const std::string& target, uint64_t parent, const std::string& name, uint32_t uid,
+                 uint32_t gid, Entry* e);
   Status Link(uint64_t ino, uint64_t parent, const std::string& name, Entry* e);
   Status Unlink(uint64_t parent, const std::string& name);
   Status Rmdir(uint64_t parent, const std::string& name);
@@ -136,8 +136,12 @@ class IngestTree {
   struct DirHandle;
   IngestTree(Repository* repo, ThreadPool* pool, IngestOptions opts);
   Status Init(std::function<void()> after_commit);
-  static uint64_t ToIno(DraftId id) { return id == kDraftRootId ? kIngestIno : kIngestInoBase + id; }
-  static DraftId ToId(uint64_t ino) { return ino == kIngestIno ? kDraftRootId : ino - kIngestInoBase; }
+  static uint64_t ToIno(DraftId id) {
+    return id == kDraftRootId ? kIngestIno : kIngestInoBase + id;
+  }
+  static DraftId ToId(uint64_t ino) {
+    return ino == kIngestIno ? kDraftRootId : ino - kIngestInoBase;
+  }
   void FillEntry(DraftId id, const Node& n, Entry* e);
   void ToStat(DraftId id, const Node& n, struct stat* st);
   std::shared_ptr<OpenFile> FileFor(uint64_t fh);
@@ -146,6 +150,17 @@ class IngestTree {
   Status SaveContent(const std::shared_ptr<OpenFile>& f, std::optional<int64_t> mtime_ns);
   Status SaveContentLocked(const std::shared_ptr<OpenFile>& f, std::optional<int64_t> mtime_ns);
   void Touch();
+  // Runs one namespace change of the draft with gate_ held shared and, when
+  // it succeeds, counts it as activity for the idle commit.
+  template <typename F>
+  Status Mutate(F&& change) {
+    std::shared_lock<std::shared_mutex> g(gate_);
+    Status s = change();
+    if (s.ok()) Touch();
+    return s;
+  }
+  Status CreateNode(uint64_t parent, const std::string& name, const Node& n, DraftId* id,
+                    Node* attr);
   void IdleLoop();
 
   Repository* repo_;
@@ -164,7 +179,7 @@ class IngestTree {
   // Freeze to the journal's rotation.
   std::shared_mutex gate_;
   uint64_t raw_mark_ = 0, stored_mark_ = 0;  // RepoStats at the last commit
-  std::mutex files_mu_;
+  mutable std::mutex files_mu_;
   std::unordered_map<DraftId, std::shared_ptr<OpenFile>> by_id_;  // one per open inode
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/fs_scan.h"
+#include "core/system_info.h"
 #include "fs/fuse_ops.h"  // FUSE_SET_ATTR_*
 #include "fs/ingest.h"
 #include "fs/ingest_internal.h"
@@ -17,27 +19,6 @@
 namespace kloset::fs {
 
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-NodeType TypeFromMode(uint32_t mode, bool* ok) {
-  *ok = true;
-  switch (mode & S_IFMT) {
-    case S_IFREG: case 0: return NodeType::kFile;
-    case S_IFDIR: return NodeType::kDir;
-    case S_IFLNK: return NodeType::kSymlink;
-    case S_IFIFO: return NodeType::kFifo;
-    case S_IFSOCK: return NodeType::kSocket;
-    case S_IFCHR: return NodeType::kCharDev;
-    case S_IFBLK: return NodeType::kBlockDev;
-  }
-  *ok = false;
-  return NodeType::kFile;
-}
 
 int64_t TsNs(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
@@ -171,11 +152,11 @@ Status IngestTree::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus
       Node node;
     };
     std::vector<Item> batch;
-    KLOSET_RETURN_IF_ERROR(draft_->List(
-        h->id, h->last_name, plus, [&](const std::string& name, DraftId id, const Node& node) {
-          batch.push_back({name, id, node});
-          return batch.size() < 128;
-        }));
+    KLOSET_RETURN_IF_ERROR(draft_->List(h->id, h->last_name, plus,
+                                        [&](const std::string& name, DraftId id, const Node& node) {
+                                          batch.push_back({name, id, node});
+                                          return batch.size() < 128;
+                                        }));
     if (batch.empty()) return Status::OK();
     for (size_t i = 0; i < batch.size(); i++) {
       Entry e;
@@ -236,6 +217,11 @@ Status IngestTree::Open(uint64_t ino, int flags, uint64_t* fh) {
   return Status::OK();
 }
 
+Status IngestTree::CreateNode(uint64_t parent, const std::string& name, const Node& n, DraftId* id,
+                              Node* attr) {
+  return Mutate([&] { return draft_->Create(ToId(parent), name, n, id, attr); });
+}
+
 Status IngestTree::Create(uint64_t parent, const std::string& name, uint32_t mode, int flags,
                           uint32_t uid, uint32_t gid, Entry* e, uint64_t* fh) {
   Node n;
@@ -245,11 +231,7 @@ Status IngestTree::Create(uint64_t parent, const std::string& name, uint32_t mod
   n.gid = gid;
   DraftId id = 0;
   Node attr;
-  {
-    std::shared_lock<std::shared_mutex> g(gate_);
-    KLOSET_RETURN_IF_ERROR(draft_->Create(ToId(parent), name, n, &id, &attr));
-  }
-  Touch();
+  KLOSET_RETURN_IF_ERROR(CreateNode(parent, name, n, &id, &attr));
   Status s = Open(ToIno(id), flags & ~O_TRUNC, fh);
   if (!s.ok()) {
     draft_->Forget(id, 1);
@@ -342,21 +324,18 @@ Status IngestTree::Release(uint64_t fh) {
 
 Status IngestTree::Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
                          uint32_t uid, uint32_t gid, Entry* e) {
-  bool ok = false;
   Node n;
-  n.type = TypeFromMode(mode, &ok);
-  if (!ok || n.type == NodeType::kSymlink) return Status::InvalidArgument("unsupported file type");
+  // mknod(2) with no type bits makes a regular file.
+  if ((mode & S_IFMT) == 0) mode |= S_IFREG;
+  if (!NodeTypeFromMode(mode, &n.type) || n.type == NodeType::kSymlink)
+    return Status::InvalidArgument("unsupported file type");
   n.mode = mode & 07777;
   n.uid = uid;
   n.gid = gid;
   n.rdev = rdev;
   DraftId id = 0;
   Node attr;
-  {
-    std::shared_lock<std::shared_mutex> g(gate_);
-    KLOSET_RETURN_IF_ERROR(draft_->Create(ToId(parent), name, n, &id, &attr));
-  }
-  Touch();
+  KLOSET_RETURN_IF_ERROR(CreateNode(parent, name, n, &id, &attr));
   FillEntry(id, attr, e);
   return Status::OK();
 }
@@ -372,38 +351,25 @@ Status IngestTree::Symlink(const std::string& target, uint64_t parent, const std
   n.size = target.size();
   DraftId id = 0;
   Node attr;
-  {
-    std::shared_lock<std::shared_mutex> g(gate_);
-    KLOSET_RETURN_IF_ERROR(draft_->Create(ToId(parent), name, n, &id, &attr));
-  }
-  Touch();
+  KLOSET_RETURN_IF_ERROR(CreateNode(parent, name, n, &id, &attr));
   FillEntry(id, attr, e);
   return Status::OK();
 }
 
 Status IngestTree::Link(uint64_t ino, uint64_t parent, const std::string& name, Entry* e) {
   Node attr;
-  {
-    std::shared_lock<std::shared_mutex> g(gate_);
-    KLOSET_RETURN_IF_ERROR(draft_->Link(ToId(ino), ToId(parent), name, &attr));
-  }
-  Touch();
+  KLOSET_RETURN_IF_ERROR(
+      Mutate([&] { return draft_->Link(ToId(ino), ToId(parent), name, &attr); }));
   FillEntry(ToId(ino), attr, e);
   return Status::OK();
 }
 
 Status IngestTree::Unlink(uint64_t parent, const std::string& name) {
-  std::shared_lock<std::shared_mutex> g(gate_);
-  KLOSET_RETURN_IF_ERROR(draft_->Unlink(ToId(parent), name));
-  Touch();
-  return Status::OK();
+  return Mutate([&] { return draft_->Unlink(ToId(parent), name); });
 }
 
 Status IngestTree::Rmdir(uint64_t parent, const std::string& name) {
-  std::shared_lock<std::shared_mutex> g(gate_);
-  KLOSET_RETURN_IF_ERROR(draft_->Rmdir(ToId(parent), name));
-  Touch();
-  return Status::OK();
+  return Mutate([&] { return draft_->Rmdir(ToId(parent), name); });
 }
 
 Status IngestTree::Rename(uint64_t parent, const std::string& name, uint64_t newparent,
@@ -412,10 +378,7 @@ Status IngestTree::Rename(uint64_t parent, const std::string& name, uint64_t new
   if (flags & RENAME_NOREPLACE) f |= kRenameNoReplace;
   if (flags & RENAME_EXCHANGE) f |= kRenameExchange;
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::InvalidArgument("rename flags");
-  std::shared_lock<std::shared_mutex> g(gate_);
-  KLOSET_RETURN_IF_ERROR(draft_->Rename(ToId(parent), name, ToId(newparent), newname, f));
-  Touch();
-  return Status::OK();
+  return Mutate([&] { return draft_->Rename(ToId(parent), name, ToId(newparent), newname, f); });
 }
 
 Status IngestTree::SetAttr(uint64_t ino, const struct stat& in, int to_set, uint64_t fh,
@@ -452,21 +415,23 @@ Status IngestTree::SetAttr(uint64_t ino, const struct stat& in, int to_set, uint
   if (to_set & FUSE_SET_ATTR_MODE) c.mode = in.st_mode & 07777;
   if (to_set & FUSE_SET_ATTR_UID) c.uid = in.st_uid;
   if (to_set & FUSE_SET_ATTR_GID) c.gid = in.st_gid;
-  if (to_set & FUSE_SET_ATTR_ATIME_NOW) c.atime_ns = now;
-  else if (to_set & FUSE_SET_ATTR_ATIME) c.atime_ns = TsNs(in.st_atim);
-  if (to_set & FUSE_SET_ATTR_MTIME_NOW) c.mtime_ns = now;
-  else if (to_set & FUSE_SET_ATTR_MTIME) c.mtime_ns = TsNs(in.st_mtim);
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+    c.atime_ns = now;
+  else if (to_set & FUSE_SET_ATTR_ATIME)
+    c.atime_ns = TsNs(in.st_atim);
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+    c.mtime_ns = now;
+  else if (to_set & FUSE_SET_ATTR_MTIME)
+    c.mtime_ns = TsNs(in.st_mtim);
   // An explicit mtime (cp -p, rsync, tar) must outlive the content written
   // before it: save that content now, stamped with the requested time.
   if (f && c.mtime_ns) KLOSET_RETURN_IF_ERROR(SaveContent(f, c.mtime_ns));
   Node n;
   if (c.mode || c.uid || c.gid || c.atime_ns || c.mtime_ns) {
-    std::shared_lock<std::shared_mutex> g(gate_);
-    KLOSET_RETURN_IF_ERROR(draft_->SetAttr(id, c, &n));
+    KLOSET_RETURN_IF_ERROR(Mutate([&] { return draft_->SetAttr(id, c, &n); }));
   } else {
     KLOSET_RETURN_IF_ERROR(draft_->GetAttr(id, &n));
   }
-  Touch();
   ToStat(id, n, out);
   *timeout = opts_.timeout_s;
   return Status::OK();
@@ -481,10 +446,7 @@ Status IngestTree::SetXattr(uint64_t ino, const std::string& name, std::string_v
   XattrMode m = (flags & XATTR_CREATE)    ? XattrMode::kCreate
                 : (flags & XATTR_REPLACE) ? XattrMode::kReplace
                                           : XattrMode::kAny;
-  std::shared_lock<std::shared_mutex> g(gate_);
-  KLOSET_RETURN_IF_ERROR(draft_->SetXattr(ToId(ino), name, value, m));
-  Touch();
-  return Status::OK();
+  return Mutate([&] { return draft_->SetXattr(ToId(ino), name, value, m); });
 }
 
 Status IngestTree::GetXattr(uint64_t ino, const std::string& name, std::string* value) {
@@ -496,10 +458,7 @@ Status IngestTree::ListXattr(uint64_t ino, std::vector<std::string>* names) {
 }
 
 Status IngestTree::RemoveXattr(uint64_t ino, const std::string& name) {
-  std::shared_lock<std::shared_mutex> g(gate_);
-  KLOSET_RETURN_IF_ERROR(draft_->RemoveXattr(ToId(ino), name));
-  Touch();
-  return Status::OK();
+  return Mutate([&] { return draft_->RemoveXattr(ToId(ino), name); });
 }
 
 }  // namespace kloset::fs

@@ -11,10 +11,11 @@ Status ReadOnly() { return Status::ReadOnly("snapshots are read-only; write into
 }  // namespace
 
 Status KlosetFs::EnableIngest(const IngestOptions& opts) {
-  return IngestTree::Open(repo_, pool_.get(), opts, [this] { Refresh(true).ok(); }, &ingest_);
+  return IngestTree::Open(
+      repo_, pool_.get(), opts, [this] { Refresh(true).ok(); }, &ingest_);
 }
 
-#define KLOSET_INGEST(ino, call) \
+#define KLOSET_INGEST(ino, call)                              \
   if (ingest_ && IngestTree::Owns(ino)) return ingest_->call; \
   return ReadOnly()
 
@@ -32,7 +33,7 @@ Status KlosetFs::Symlink(const std::string& target, uint64_t parent, const std::
 }
 Status KlosetFs::Link(uint64_t ino, uint64_t parent, const std::string& name, Entry* e) {
   if (ingest_ && IngestTree::Owns(ino) != IngestTree::Owns(parent))
-    return Status(Code::kInvalidArgument, "cross-device link");  // EXDEV at the edge
+    return Status::CrossDevice("links cannot join ingest/ and a snapshot");
   KLOSET_INGEST(parent, Link(ino, parent, name, e));
 }
 Status KlosetFs::Unlink(uint64_t parent, const std::string& name) {

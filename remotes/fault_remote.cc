@@ -3,6 +3,8 @@
 #include <optional>
 #include <thread>
 
+#include "remotes/splitmix.h"
+
 namespace kloset {
 
 const char* RemoteOpName(RemoteOp op) {
@@ -41,14 +43,6 @@ uint64_t FaultCounters::Failed() const {
 }
 
 namespace {
-
-// splitmix64's finaliser: a good 64-bit mixer.
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 uint64_t HashName(const std::string& s) {
   uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a
@@ -115,10 +109,11 @@ FaultRemote::Decision FaultRemote::Choose(RemoteOp op, const std::string& name) 
   std::lock_guard<std::mutex> lock(mu_);
   counters_.requests[op_index]++;
   uint64_t seq = request_seq_[static_cast<char>('0' + op_index) + name]++;
-  uint64_t h = Mix(Mix(Mix(options_.seed) ^ HashName(name)) ^ (seq * kNumRemoteOps + op_index));
+  uint64_t h = SplitMix64(SplitMix64(SplitMix64(options_.seed) ^ HashName(name)) ^
+                          (seq * kNumRemoteOps + op_index));
 
   Decision d;
-  d.roll = Mix(h);
+  d.roll = SplitMix64(h);
   d.delay = options_.slow_delay;
   auto named = op == RemoteOp::kRead ? read_schedules_.find(name) : read_schedules_.end();
   auto& queue = schedules_[op_index];

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <thread>
 
+#include "remotes/remote.h"
 #include "remotes/retry_remote.h"
 
 namespace kloset {
@@ -409,6 +410,33 @@ std::chrono::microseconds ParseRetryAfter(const std::string& value, std::chrono:
     if (when > now) delay = std::chrono::seconds(when - now);
   }
   return std::min(delay, cap);
+}
+
+void SetReadRange(uint64_t offset, uint64_t length, HttpRequest* req) {
+  if (offset == 0 && length == Remote::kToEnd) return;
+  req->range_offset = offset;
+  req->range_length = length == Remote::kToEnd ? HttpRequest::kToEnd : length;
+}
+
+Status TakeReadBody(HttpResponse* resp, uint64_t offset, uint64_t length, const std::string& what,
+                    std::string* out) {
+  out->clear();
+  if (resp->status == 416) return Status::OK();  // the range starts at or past the end
+  if (resp->status == 206) {
+    uint64_t start = 0, end = 0, total = 0;
+    if (!ParseContentRange(resp->content_range, &start, &end, &total) || start != offset) {
+      return Status::IOError(what + ": unexpected Content-Range '" + resp->content_range + "'");
+    }
+    // rclone 1.60 answers a range past the end with 206 and "bytes 10-5/6".
+    uint64_t expect = end >= start ? end - start + 1 : 0;
+    if (resp->body.size() != expect) {
+      return Status::Transient(what + ": got " + std::to_string(resp->body.size()) + " of " +
+                               std::to_string(expect) + " bytes (connection dropped)");
+    }
+  }
+  if (length != Remote::kToEnd && resp->body.size() > length) resp->body.resize(length);
+  *out = std::move(resp->body);
+  return Status::OK();
 }
 
 bool ParseContentRange(const std::string& value, uint64_t* start, uint64_t* end, uint64_t* total) {

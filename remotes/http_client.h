@@ -148,6 +148,17 @@ std::chrono::microseconds ParseRetryAfter(const std::string& value,
 // Parses "bytes START-END/TOTAL" ("*" for an unknown total gives UINT64_MAX).
 bool ParseContentRange(const std::string& value, uint64_t* start, uint64_t* end, uint64_t* total);
 
+// Ranged reads (Remote::Read over HTTP). SetReadRange asks for `length`
+// bytes at `offset` (Remote::kToEnd: to the end; nothing for a whole read).
+// TakeReadBody turns a 200, 206 or 416 answer into *out: 416 is an empty
+// read past the end; a 206 must start at `offset` and hold the whole range
+// it announces (kIOError for a wrong Content-Range, kTransient for a body
+// cut short); the body is capped at `length`. Other statuses are for the
+// caller to map (StatusForHttp) before calling it.
+void SetReadRange(uint64_t offset, uint64_t length, HttpRequest* req);
+Status TakeReadBody(HttpResponse* resp, uint64_t offset, uint64_t length, const std::string& what,
+                    std::string* out);
+
 // The Status for an HTTP answer that is not a success. `what` names the
 // request, `who` the storage ("WebDAV server example.com") for messages.
 //   404, 410                      -> kNotFound

@@ -8,17 +8,11 @@
 #include <utility>
 
 #include "remotes/retry_remote.h"
+#include "remotes/splitmix.h"
 
 namespace kloset {
 
 namespace {
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // "20MB" -> 2e7, "20MiB" -> 20971520, "500" -> 500; false when unreadable.
 bool ParseSize(const std::string& v, double* out) {
@@ -179,7 +173,7 @@ Status ShapedRemote::Begin(const char* op, const std::string& name, bool read, D
     std::lock_guard<std::mutex> lock(mu_);
     seq = ++seq_;
   }
-  double u = static_cast<double>(Mix(options_.seed ^ Mix(seq)) >> 11) * 0x1.0p-53;
+  double u = static_cast<double>(SplitMix64(options_.seed ^ SplitMix64(seq)) >> 11) * 0x1.0p-53;
   *draw = Draw::kPass;
   const std::string what = std::string("simulated fault: ") + op + " " + name;
   if (u < options_.fail_rate) {

@@ -26,6 +26,7 @@ const char* CodeName(Code c) {
     case Code::kNotDirectory: return "not a directory";
     case Code::kReadOnly: return "read-only";
     case Code::kNameTooLong: return "name too long";
+    case Code::kCrossDevice: return "cross-device link";
   }
   return "unknown";
 }
@@ -70,6 +71,7 @@ int ToErrno(const Status& s) {
     case Code::kNotDirectory: return ENOTDIR;
     case Code::kReadOnly: return EROFS;
     case Code::kNameTooLong: return ENAMETOOLONG;
+    case Code::kCrossDevice: return EXDEV;
     case Code::kTransient: return EAGAIN;
     default: return EIO;
   }

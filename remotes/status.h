@@ -32,6 +32,7 @@ enum class Code {
   kNotDirectory,     // a non-directory where a directory is needed (ENOTDIR)
   kReadOnly,         // write to a read-only tree (EROFS)
   kNameTooLong,      // name longer than allowed (ENAMETOOLONG)
+  kCrossDevice,      // a link between ingest/ and a snapshot (EXDEV)
 };
 
 class [[nodiscard]] Status {
@@ -58,6 +59,7 @@ class [[nodiscard]] Status {
   static Status NotDirectory(std::string m) { return {Code::kNotDirectory, std::move(m)}; }
   static Status ReadOnly(std::string m) { return {Code::kReadOnly, std::move(m)}; }
   static Status NameTooLong(std::string m) { return {Code::kNameTooLong, std::move(m)}; }
+  static Status CrossDevice(std::string m) { return {Code::kCrossDevice, std::move(m)}; }
   // Maps an errno value from a system call on `what` to a Status.
   static Status FromErrno(int err, const std::string& what);
 

@@ -247,28 +247,11 @@ Status WebdavRemote::Read(const std::string& name, uint64_t offset, uint64_t len
   const std::string what = "read " + name;
   HttpRequest req;
   req.url = Url(name);
-  if (offset > 0 || length != kToEnd) {
-    req.range_offset = offset;
-    req.range_length = length == kToEnd ? HttpRequest::kToEnd : length;
-  }
+  SetReadRange(offset, length, &req);
   HttpResponse resp;
   KLOSET_RETURN_IF_ERROR(http_.Perform(req, &resp, what));
-  if (resp.status == 416) return Status::OK();
-  if (resp.status != 200 && resp.status != 206) return Fail(resp, what);
-  if (resp.status == 206) {
-    uint64_t start = 0, end = 0, total = 0;
-    if (!ParseContentRange(resp.content_range, &start, &end, &total) || start != offset) {
-      return Status::IOError(what + ": unexpected Content-Range '" + resp.content_range + "'");
-    }
-    uint64_t expect = end >= start ? end - start + 1 : 0;
-    if (resp.body.size() != expect) {
-      return Status::Transient(what + ": got " + std::to_string(resp.body.size()) + " of " +
-                               std::to_string(expect) + " bytes (connection dropped)");
-    }
-  }
-  if (length != kToEnd && resp.body.size() > length) resp.body.resize(length);
-  *out = std::move(resp.body);
-  return Status::OK();
+  if (resp.status != 200 && resp.status != 206 && resp.status != 416) return Fail(resp, what);
+  return TakeReadBody(&resp, offset, length, what, out);
 }
 
 Status WebdavRemote::MakeFolders(const std::string& dir, const std::string& what) {

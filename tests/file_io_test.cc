@@ -8,36 +8,22 @@
 #include "core/file_io.h"
 #include "core/memory_blob_store.h"
 #include "core/thread_pool.h"
+#include "tests/chunk_test_util.h"
 #include "tests/test_util.h"
 
 namespace kloset {
 namespace {
 
 using testing::RandomData;
+using testing::SmallChunks;
+using testing::TestGear;
 
-// Small chunks so that a few MiB give many of them.
-ChunkerParams SmallParams() {
-  ChunkerParams p;
-  p.min_size = 4 * 1024;
-  p.avg_size = 16 * 1024;
-  p.max_size = 64 * 1024;
-  return p;
-}
-
-const GearTable& Gear() {
-  static const GearTable table = [] {
-    Key k;
-    for (size_t i = 0; i < k.size(); i++) k[i] = static_cast<uint8_t>(i * 7 + 3);
-    return GearTable::FromKey(k);
-  }();
-  return table;
-}
 
 // Writes `data` in pieces of the given sizes (cycled), returns the chunks.
 std::vector<ChunkRef> WriteAll(BlobStore* store, std::string_view data,
                                const ChunkerParams& p, std::vector<size_t> pieces = {1 << 20},
                                ThreadPool* pool = nullptr, WriteStats* stats = nullptr) {
-  FileWriter w(store, p, &Gear(), pool);
+  FileWriter w(store, p, &TestGear(), pool);
   size_t pos = 0;
   for (size_t k = 0; pos < data.size(); k++) {
     size_t n = std::min(pieces[k % pieces.size()], data.size() - pos);
@@ -76,7 +62,7 @@ bool SameChunks(const std::vector<ChunkRef>& a, const std::vector<ChunkRef>& b) 
 
 TEST_CASE("empty file has no chunks", "[file_io]") {
   MemoryBlobStore store;
-  std::vector<ChunkRef> chunks = WriteAll(&store, "", SmallParams());
+  std::vector<ChunkRef> chunks = WriteAll(&store, "", SmallChunks());
   CHECK(chunks.empty());
   CHECK(store.blob_count() == 0);
   FileReader r(&store, chunks);
@@ -85,7 +71,7 @@ TEST_CASE("empty file has no chunks", "[file_io]") {
 }
 
 TEST_CASE("chunks round trip and do not depend on write sizes", "[file_io]") {
-  const ChunkerParams p = SmallParams();
+  const ChunkerParams p = SmallChunks();
   const std::string data = RandomData(3 * 1024 * 1024 + 12345, 1);
   MemoryBlobStore store;
   WriteStats stats;
@@ -123,11 +109,11 @@ TEST_CASE("writing the same data again adds no blobs", "[file_io]") {
   const std::string data = RandomData(2 * 1024 * 1024, 2);
   MemoryBlobStore store;
   ThreadPool pool(2);
-  std::vector<ChunkRef> a = WriteAll(&store, data, SmallParams(), {1 << 20}, &pool);
+  std::vector<ChunkRef> a = WriteAll(&store, data, SmallChunks(), {1 << 20}, &pool);
   size_t blobs = store.blob_count();
   uint64_t bytes = store.byte_count();
   WriteStats stats;
-  std::vector<ChunkRef> b = WriteAll(&store, data, SmallParams(), {1000}, &pool, &stats);
+  std::vector<ChunkRef> b = WriteAll(&store, data, SmallChunks(), {1000}, &pool, &stats);
   CHECK(SameChunks(a, b));
   CHECK(store.blob_count() == blobs);
   CHECK(store.byte_count() == bytes);
@@ -164,7 +150,7 @@ TEST_CASE("an insert in the middle of a 20 MiB file changes a couple of chunks",
 TEST_CASE("FileReader serves any range and loads only the chunks it needs", "[file_io]") {
   const std::string data = RandomData(1024 * 1024 + 777, 4);
   MemoryBlobStore store;
-  std::vector<ChunkRef> chunks = WriteAll(&store, data, SmallParams());
+  std::vector<ChunkRef> chunks = WriteAll(&store, data, SmallChunks());
   FileReader r(&store, chunks);
   REQUIRE(r.size() == data.size());
 
@@ -202,10 +188,10 @@ TEST_CASE("FileReader serves any range and loads only the chunks it needs", "[fi
 }
 
 TEST_CASE("holes are stored as holes and read as zeros", "[file_io]") {
-  const ChunkerParams p = SmallParams();
+  const ChunkerParams p = SmallChunks();
   const std::string a = RandomData(100000, 6), b = RandomData(5000, 7);
   MemoryBlobStore store;
-  FileWriter w(&store, p, &Gear());
+  FileWriter w(&store, p, &TestGear());
   REQUIRE(w.WriteHole(0).ok());
   REQUIRE(w.WriteHole(1000).ok());
   REQUIRE(w.Write(a).ok());
@@ -246,7 +232,7 @@ TEST_CASE("holes are stored as holes and read as zeros", "[file_io]") {
   CHECK(store.load_count() == 0);
 
   // A file that is all hole.
-  FileWriter h(&store, p, &Gear());
+  FileWriter h(&store, p, &TestGear());
   REQUIRE(h.WriteHole(1 << 30).ok());
   REQUIRE(h.Finish(&chunks).ok());
   REQUIRE(chunks.size() == 1);
@@ -257,7 +243,7 @@ TEST_CASE("holes are stored as holes and read as zeros", "[file_io]") {
 TEST_CASE("FileReader reports damaged or missing chunks", "[file_io]") {
   const std::string data = RandomData(200000, 9);
   MemoryBlobStore store;
-  std::vector<ChunkRef> chunks = WriteAll(&store, data, SmallParams());
+  std::vector<ChunkRef> chunks = WriteAll(&store, data, SmallChunks());
   REQUIRE(chunks.size() >= 3);
   FileReader r(&store, chunks);
   std::string out;
@@ -287,7 +273,7 @@ TEST_CASE("SaveBlob errors come back from Write or Finish", "[file_io]") {
   for (ThreadPool* tp : {static_cast<ThreadPool*>(nullptr), &pool}) {
     MemoryBlobStore store;
     store.FailSaves(Status::NoSpace("disk full"));
-    FileWriter w(&store, SmallParams(), &Gear(), tp);
+    FileWriter w(&store, SmallChunks(), &TestGear(), tp);
     Status s;
     for (size_t off = 0; off < data.size() && s.ok(); off += 10000) {
       s = w.Write(std::string_view(data).substr(off, 10000));
@@ -301,7 +287,7 @@ TEST_CASE("SaveBlob errors come back from Write or Finish", "[file_io]") {
   // A small file fails only at Finish (its one chunk is cut there).
   MemoryBlobStore store;
   store.FailSaves(Status::IOError("boom"));
-  FileWriter w(&store, SmallParams(), &Gear(), &pool);
+  FileWriter w(&store, SmallChunks(), &TestGear(), &pool);
   REQUIRE(w.Write("tiny").ok());
   std::vector<ChunkRef> chunks;
   CHECK(w.Finish(&chunks).code() == Code::kIOError);
@@ -314,7 +300,7 @@ TEST_CASE("many writers share one pool", "[file_io]") {
   for (int i = 0; i < 4; i++) files.push_back(RandomData(300000 + i * 1000, 20 + i));
   std::vector<std::unique_ptr<FileWriter>> writers;
   for (size_t i = 0; i < files.size(); i++) {
-    writers.push_back(std::make_unique<FileWriter>(&store, SmallParams(), &Gear(), &pool));
+    writers.push_back(std::make_unique<FileWriter>(&store, SmallChunks(), &TestGear(), &pool));
   }
   // Interleave writes across writers.
   for (size_t off = 0; off < 310000; off += 7000) {
@@ -330,7 +316,7 @@ TEST_CASE("many writers share one pool", "[file_io]") {
     CHECK(ReadRange(FileReader(&store, chunks), 0, SIZE_MAX) == files[i]);
   }
   // Abandoning a writer mid-file is safe.
-  auto abandoned = std::make_unique<FileWriter>(&store, SmallParams(), &Gear(), &pool);
+  auto abandoned = std::make_unique<FileWriter>(&store, SmallChunks(), &TestGear(), &pool);
   REQUIRE(abandoned->Write(files[0]).ok());
   abandoned.reset();
 }

@@ -15,31 +15,17 @@
 #include "core/memory_blob_store.h"
 #include "core/staging_area.h"
 #include "core/thread_pool.h"
+#include "tests/chunk_test_util.h"
 #include "tests/test_util.h"
 
 namespace kloset {
 namespace {
 
 using testing::RandomData;
+using testing::SmallChunks;
+using testing::TestGear;
 using testing::TempDir;
 
-// Small chunks so that a few MiB give many of them.
-ChunkerParams SmallParams() {
-  ChunkerParams p;
-  p.min_size = 4 * 1024;
-  p.avg_size = 16 * 1024;
-  p.max_size = 64 * 1024;
-  return p;
-}
-
-const GearTable& Gear() {
-  static const GearTable table = [] {
-    Key k;
-    for (size_t i = 0; i < k.size(); i++) k[i] = static_cast<uint8_t>(i * 5 + 1);
-    return GearTable::FromKey(k);
-  }();
-  return table;
-}
 
 constexpr uint64_t kB = StagingArea::kBlockSize;
 
@@ -49,13 +35,13 @@ struct Fixture {
     REQUIRE(InitCrypto());
     REQUIRE(StagingArea::Open(dir / "staging", RandomKey(), cap, &staging).ok());
     if (threads) pool = std::make_unique<ThreadPool>(threads);
-    env = IngestFileEnv{&store, &params, &Gear(), pool.get(), staging.get()};
+    env = IngestFileEnv{&store, &params, &TestGear(), pool.get(), staging.get()};
   }
   std::unique_ptr<IngestFile> NewFile(std::vector<ChunkRef> base = {}, uint64_t size = 0) {
     return std::make_unique<IngestFile>(env, std::move(base), size);
   }
   std::vector<ChunkRef> Stream(std::string_view data) {
-    FileWriter w(&store, params, &Gear());
+    FileWriter w(&store, params, &TestGear());
     REQUIRE(w.Write(data).ok());
     std::vector<ChunkRef> chunks;
     REQUIRE(w.Finish(&chunks).ok());
@@ -83,7 +69,7 @@ struct Fixture {
 
   TempDir dir;
   MemoryBlobStore store;
-  ChunkerParams params = SmallParams();
+  ChunkerParams params = SmallChunks();
   std::unique_ptr<StagingArea> staging;
   std::unique_ptr<ThreadPool> pool;
   IngestFileEnv env;

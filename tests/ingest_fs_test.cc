@@ -3,6 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+
+#include <chrono>
+#include <thread>
 #include "fs/fuse_ops.h"  // FUSE_SET_ATTR_*
 
 #include "core/file_io.h"
@@ -69,6 +72,20 @@ IngestOptions Ingest() {
   return o;
 }
 
+// A KlosetFs with ingest/ enabled, as a mount's daemon has it.
+struct IngestFs {
+  KlosetFs fs;
+  Entry ingest;
+  explicit IngestFs(Repository* repo, const IngestOptions& opts = Ingest())
+      : fs(repo, FsOptions{}) {
+    REQUIRE(fs.Start().ok());
+    Status s = fs.EnableIngest(opts);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    REQUIRE(fs.Lookup(kRootIno, "ingest", &ingest).ok());
+  }
+};
+
 void WriteNew(KlosetFs* fs, uint64_t parent, const std::string& name, const std::string& data,
               Entry* e) {
   uint64_t fh = 0;
@@ -112,12 +129,16 @@ std::string SnapshotFile(Repository* repo, const Snapshot& snap, const std::stri
 TEST_CASE("files written into ingest/ become a snapshot on commit", "[ingest]") {
   Store st;
   auto repo = Init(st);
-  KlosetFs fs(repo.get(), FsOptions{});
-  REQUIRE(fs.Start().ok());
-  REQUIRE(fs.EnableIngest(Ingest()).ok());
-  Entry ingest;
-  REQUIRE(fs.Lookup(kRootIno, "ingest", &ingest).ok());
+  IngestFs m(repo.get());
+  KlosetFs& fs = m.fs;
+  const Entry& ingest = m.ingest;
   REQUIRE(S_ISDIR(ingest.attr.st_mode));
+
+  // The spool named "spool" lives in this store's cache folder.
+  struct stat sp;
+  REQUIRE(stat((repo->CacheDir() + "/spool").c_str(), &sp) == 0);
+  CHECK(S_ISDIR(sp.st_mode));
+  CHECK(repo->CacheDir().rfind(st.cache(), 0) == 0);
 
   Entry dir, file;
   REQUIRE(fs.Mknod(ingest.ino, "docs", S_IFDIR | 0750, 0, 0, 0, &dir).ok());
@@ -171,14 +192,38 @@ TEST_CASE("files written into ingest/ become a snapshot on commit", "[ingest]") 
 TEST_CASE("writes outside ingest/ are refused as read-only", "[ingest]") {
   Store st;
   auto repo = Init(st);
-  KlosetFs fs(repo.get(), FsOptions{});
-  REQUIRE(fs.Start().ok());
-  REQUIRE(fs.EnableIngest(Ingest()).ok());
+  IngestFs m(repo.get());
+  KlosetFs& fs = m.fs;
   Entry e;
   uint64_t fh;
   CHECK(fs.Create(kRootIno, "x", 0644, O_WRONLY, 0, 0, &e, &fh).code() == Code::kReadOnly);
   CHECK(fs.Mknod(kSnapshotsIno, "d", S_IFDIR | 0755, 0, 0, 0, &e).code() == Code::kReadOnly);
   CHECK(fs.Unlink(kRootIno, "snapshots").code() == Code::kReadOnly);
+  // A hard link may not join a snapshot and ingest/ (EXDEV, so ln says so).
+  CHECK(fs.Link(kLatestIno, m.ingest.ino, "x", &e).code() == Code::kCrossDevice);
+  // POSIX ACLs are refused so cp -a falls back to chmod (and keeps modes).
+  WriteNew(&fs, m.ingest.ino, "f", "data", &e);
+  CHECK(fs.SetXattr(e.ino, "system.posix_acl_access", "x", 0).code() == Code::kUnsupported);
+  REQUIRE(fs.SetXattr(e.ino, "user.k", "v", 0).ok());
+}
+
+TEST_CASE("a draft left idle for --commit-idle seconds is committed by itself", "[ingest]") {
+  Store st;
+  auto repo = Init(st);
+  IngestOptions opts = Ingest();
+  opts.commit_idle_s = 0.5;
+  IngestFs m(repo.get(), opts);
+  Entry e;
+  WriteNew(&m.fs, m.ingest.ino, "idle.txt", "idle", &e);
+  std::vector<Snapshot> snaps;
+  for (int i = 0; i < 100 && snaps.empty(); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(ListSnapshots(repo.get(), &snaps).ok());
+  }
+  REQUIRE(snaps.size() == 1);
+  CHECK(snaps[0].origin == "ingest");
+  CHECK(SnapshotFile(repo.get(), snaps[0], "idle.txt") == "idle");
+  CHECK_FALSE(m.fs.ingest()->Dirty());
 }
 
 TEST_CASE("closed files survive a crash of the daemon and are committed by the next mount",
@@ -187,11 +232,10 @@ TEST_CASE("closed files survive a crash of the daemon and are committed by the n
   std::string a = RandomData(700 << 10, 2), b = RandomData(100, 3);
   {
     auto repo = Init(st);
-    KlosetFs fs(repo.get(), FsOptions{});
-    REQUIRE(fs.Start().ok());
-    REQUIRE(fs.EnableIngest(Ingest()).ok());
-    Entry ingest, e;
-    REQUIRE(fs.Lookup(kRootIno, "ingest", &ingest).ok());
+    IngestFs m(repo.get());
+    KlosetFs& fs = m.fs;
+    const Entry& ingest = m.ingest;
+    Entry e;
     WriteNew(&fs, ingest.ino, "a.bin", a, &e);
     WriteNew(&fs, ingest.ino, "b.txt", b, &e);
     REQUIRE(fs.Rename(ingest.ino, "b.txt", ingest.ino, "c.txt", 0).ok());
@@ -199,13 +243,10 @@ TEST_CASE("closed files survive a crash of the daemon and are committed by the n
     // SIGKILL would drop them (the spool and journal files stay).
   }
   auto repo = Reopen(st);
-  KlosetFs fs(repo.get(), FsOptions{});
-  REQUIRE(fs.Start().ok());
-  Status s = fs.EnableIngest(Ingest());
-  INFO(s.ToString());
-  REQUIRE(s.ok());
-  Entry ingest, e;
-  REQUIRE(fs.Lookup(kRootIno, "ingest", &ingest).ok());
+  IngestFs m(repo.get());
+  KlosetFs& fs = m.fs;
+  const Entry& ingest = m.ingest;
+  Entry e;
   REQUIRE(fs.Lookup(ingest.ino, "a.bin", &e).ok());
   CHECK(ReadBack(&fs, e.ino) == a);
   CHECK(fs.Lookup(ingest.ino, "b.txt", &e).IsNotFound());
@@ -223,20 +264,18 @@ TEST_CASE("a new mount starts from the last snapshot committed through ingest", 
   std::string a = RandomData(5000, 4);
   {
     auto repo = Init(st);
-    KlosetFs fs(repo.get(), FsOptions{});
-    REQUIRE(fs.Start().ok());
-    REQUIRE(fs.EnableIngest(Ingest()).ok());
-    Entry ingest, e;
-    REQUIRE(fs.Lookup(kRootIno, "ingest", &ingest).ok());
+    IngestFs m(repo.get());
+    KlosetFs& fs = m.fs;
+    const Entry& ingest = m.ingest;
+    Entry e;
     WriteNew(&fs, ingest.ino, "a.bin", a, &e);
     REQUIRE(fs.ingest()->Shutdown().ok());
   }
   auto repo = Reopen(st);
-  KlosetFs fs(repo.get(), FsOptions{});
-  REQUIRE(fs.Start().ok());
-  REQUIRE(fs.EnableIngest(Ingest()).ok());
-  Entry ingest, e;
-  REQUIRE(fs.Lookup(kRootIno, "ingest", &ingest).ok());
+  IngestFs m(repo.get());
+  KlosetFs& fs = m.fs;
+  const Entry& ingest = m.ingest;
+  Entry e;
   REQUIRE(fs.Lookup(ingest.ino, "a.bin", &e).ok());
   CHECK(ReadBack(&fs, e.ino) == a);
   CommitResult res;

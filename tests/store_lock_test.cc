@@ -10,6 +10,7 @@
 #include "core/repository.h"
 #include "core/restorer.h"
 #include "core/sealed_object.h"
+#include "core/system_info.h"
 #include "remotes/fault_remote.h"
 #include "tests/repo_test_util.h"
 #include "tests/test_util.h"
@@ -30,12 +31,6 @@ std::unique_ptr<Repository> OpenRepo(const std::string& store) {
   std::unique_ptr<Repository> repo;
   REQUIRE(Repository::Open(Mem(store), "secret", NoCache(), &repo).ok());
   return repo;
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // Writes a lock record as another process would, dated `age` ago.

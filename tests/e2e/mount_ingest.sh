@@ -101,6 +101,10 @@ chmod 0600 r2; [ "$(stat -c %a hl)" = 600 ] || fail "chmod through a hardlink"
 setfattr -n user.k -v v r2; [ "$(getfattr --only-values -n user.k hl)" = v ] || fail xattr
 cd /
 touch "$mnt/latest/nope" 2>/dev/null && fail "write outside ingest/ succeeded"
+out=$(ln "$mnt/latest/a.txt" "$mnt/ingest/linked" 2>&1) && fail "hard link from a snapshot succeeded"
+echo "$out" | grep -qi "cross-device" || fail "link from a snapshot: $out"
+out=$("$K" commit "$T" 2>&1) && fail "commit of a folder that is no mount succeeded"
+echo "$out" | grep -q "is not a writable klosetfs mount" || fail "commit outside a mount: $out"
 
 step "umount commits and waits for the daemon; the next mount starts from that commit"
 echo "at unmount" > "$mnt/ingest/last.txt"
@@ -129,6 +133,20 @@ cmp "$mnt/latest/crash/f20" "$T/f20.expected" || fail "recovered file not commit
 "$K" umount "$mnt" >/dev/null
 wait_unmounted "$mnt"
 "$K" check "$store" --read-data >/dev/null || fail "check after recovery"
+
+step "--ingest-base chooses what ingest/ starts from"
+mount_store "$store" "$mnt" --ingest-base empty --commit-idle 0
+[ -z "$(ls -A "$mnt/ingest")" ] || fail "--ingest-base empty: $(ls -A "$mnt/ingest")"
+"$K" umount "$mnt" >/dev/null
+wait_unmounted "$mnt"
+mount_store "$store" "$mnt" --ingest-base "${id1:0:12}" --commit-idle 0
+[ "$(cat "$mnt/ingest/a.txt")" = hello ] || fail "--ingest-base ID does not start from that snapshot"
+[ ! -e "$mnt/ingest/newdir" ] || fail "--ingest-base ID shows a later snapshot's files"
+"$K" umount "$mnt" >/dev/null
+wait_unmounted "$mnt"
+out=$("$K" mount "$store" "$mnt" --ingest-base deadbeef 2>&1) && fail "mount with an unknown base succeeded"
+echo "$out" | grep -q "ingest-base deadbeef" || fail "unknown base message: $out"
+grep -qs " $mnt " /proc/mounts && fail "a failed mount left a mount behind"
 
 step "--read-only has no ingest/"
 mount_store "$store" "$mnt" --read-only

@@ -1,0 +1,28 @@
+// Chunking settings shared by the tests of file content (file_io_test,
+// ingest_file_test): small chunks, so a few MiB of data give many of them,
+// and one fixed gear table.
+#pragma once
+
+#include "core/chunker.h"
+#include "core/crypto.h"
+
+namespace kloset::testing {
+
+inline ChunkerParams SmallChunks() {
+  ChunkerParams p;
+  p.min_size = 4 * 1024;
+  p.avg_size = 16 * 1024;
+  p.max_size = 64 * 1024;
+  return p;
+}
+
+inline const GearTable& TestGear() {
+  static const GearTable table = [] {
+    Key k;
+    for (size_t i = 0; i < k.size(); i++) k[i] = static_cast<uint8_t>(i * 7 + 3);
+    return GearTable::FromKey(k);
+  }();
+  return table;
+}
+
+}  // namespace kloset::testing
