@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/node.h"
+#include "core/lock.h"
 #include "core/repository.h"
 #include "core/snapshot.h"
 #include "core/thread_pool.h"
@@ -157,6 +158,10 @@ class KlosetFs {
   Repository* repo_;
   FsOptions opts_;
   std::unique_ptr<IngestTree> ingest_;
+  // Held while ingest/ exists: it proves at mount time that the store can be
+  // written, and it keeps a future prune from deleting packs that only the
+  // uncommitted draft references (docs/FORMAT.md, "Locking").
+  std::unique_ptr<StoreLock> ingest_lock_;
   std::string control_path_;
   SnapshotLoader loader_;
   std::unique_ptr<ThreadPool> pool_;

@@ -11,8 +11,16 @@ Status ReadOnly() { return Status::ReadOnly("snapshots are read-only; write into
 }  // namespace
 
 Status KlosetFs::EnableIngest(const IngestOptions& opts) {
-  return IngestTree::Open(
+  Status s = StoreLock::Acquire(repo_, LockKind::kShared, &ingest_lock_);
+  if (s.code() == Code::kBusy) return s;
+  if (!s.ok()) {
+    return Status(s.code(), "cannot write to " + repo_->remote()->Describe() + " (" +
+                                s.message() + "); mount with --read-only to browse it");
+  }
+  s = IngestTree::Open(
       repo_, pool_.get(), opts, [this] { Refresh(true).ok(); }, &ingest_);
+  if (!s.ok()) ingest_lock_.reset();
+  return s;
 }
 
 #define KLOSET_INGEST(ino, call)                              \
