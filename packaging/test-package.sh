@@ -58,6 +58,7 @@ step "apt-get install $(basename "$deb")"
 installed=1
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null
 dpkg -L klosetfs | sort > "$T/files"
+grep -qx /usr/share/doc/klosetfs/copyright "$T/files" || fail "no /usr/share/doc/klosetfs/copyright"
 
 step "the binary, the man page, completions, units"
 [ "$(command -v klosetfs)" = /usr/bin/klosetfs ] || fail "klosetfs is not /usr/bin/klosetfs"
