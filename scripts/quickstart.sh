@@ -2,7 +2,8 @@
 # Installs what is missing, builds klosetfs, and runs the main job on an
 # embedded default: a store in a local folder; init, back up a sample folder,
 # list snapshots, restore a file and compare it with the original, then mount
-# the store and read the same file through the mount.
+# the store, read the same file through the mount, and back the folder up
+# again by copying it into the mount's ingest/ and committing.
 # KLOSETFS_DEMO_DIR chooses where the demo store and restore go (default: a new temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,11 @@ if [ -c /dev/fuse ]; then
   $k mount "$demo/store" "$demo/mnt"
   ls "$demo/mnt" "$demo/mnt/snapshots"
   cmp "$demo/mnt/latest$file" "$file"
+  # Backing up by copying: whatever lands in ingest/ becomes a snapshot.
+  cp -a "$sample/." "$demo/mnt/ingest/"
+  $k commit "$demo/mnt" --tag copied -m "copied into ingest/"
+  ls "$demo/mnt/snapshots" "$demo/mnt/tags"
+  diff -r --no-dereference "$sample" "$demo/mnt/latest/"
   $k umount "$demo/mnt"
   set +x
 else
