@@ -6,13 +6,15 @@ K=${1:?usage: $0 KLOSETFS_BINARY}
 T=$(mktemp -d /tmp/klosetfs-e2e.XXXXXX)
 export KLOSETFS_PASSWORD=e2e-pass KLOSETFS_TEST_FAST_KDF=1
 export XDG_CACHE_HOME=$T/cache
-MOUNTS=()
+MOUNTS=()       # FUSE mounts a test made: one left behind fails the test
+BIND_MOUNTS=()  # other mounts a test made (bind mounts): undone quietly
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
 
 cleanup() {
   local rc=$?
+  for m in "${BIND_MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
   for m in "${MOUNTS[@]}"; do
     if grep -qs " $m " /proc/mounts; then
       fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true

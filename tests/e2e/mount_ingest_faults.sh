@@ -124,7 +124,7 @@ step "a store that cannot be written: the mount refuses ingest/ and says what to
 ro=$T/ro
 mkdir -p "$ro"
 mount --bind "$store" "$ro"
-trap 'rc=$?; umount "$ro" 2>/dev/null; (exit $rc); cleanup' EXIT
+BIND_MOUNTS+=("$ro")
 mount -o remount,bind,ro "$ro"
 out=$("$K" mount "$ro" "$mnt" 2>&1) && fail "a writable mount of a read-only store succeeded"
 echo "  $out"
