@@ -78,9 +78,14 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   uint64_t fh = 0;
-  Status s = Fs(req)->OpenDir(ino, &fh);
+  bool cacheable = false;
+  Status s = Fs(req)->OpenDir(ino, &fh, &cacheable);
   if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
   fi->fh = fh;
+  // Snapshot directories never change: a warm `find` or `ls` is then served
+  // from the kernel's readdir cache without a request.
+  fi->cache_readdir = cacheable;
+  fi->keep_cache = cacheable;
   fuse_reply_open(req, fi);
 }
 
@@ -132,7 +137,10 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   fi->fh = fh;
   // Snapshot files never change: keep the page cache across opens. Ingest
   // files change, and only through us, so the kernel drops it at open.
-  fi->keep_cache = (fh & (1ull << 63)) ? 0 : 1;
+  const bool snapshot_file = !(fh & (1ull << 63));
+  fi->keep_cache = snapshot_file;
+  // Nothing to flush in a snapshot: close(2) then costs no round trip.
+  fi->noflush = snapshot_file;
   fuse_reply_open(req, fi);
 }
 

@@ -89,7 +89,9 @@ class KlosetFs {
   Status GetAttr(uint64_t ino, struct stat* st, double* timeout);
   Status ReadLink(uint64_t ino, std::string* target);
 
-  Status OpenDir(uint64_t ino, uint64_t* fh);
+  // *cacheable (optional): the listing never changes (a directory inside a
+  // snapshot), so the kernel may keep it across opens (FOPEN_CACHE_DIR).
+  Status OpenDir(uint64_t ino, uint64_t* fh, bool* cacheable = nullptr);
   // Calls fill(name, entry, next_offset) for entries from `offset` on until
   // fill returns false (the reply buffer is full). With plus, each entry
   // handed to fill counts as a lookup unless fill returns false.

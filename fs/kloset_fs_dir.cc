@@ -10,7 +10,8 @@
 
 namespace kloset::fs {
 
-Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh) {
+Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh, bool* cacheable) {
+  if (cacheable) *cacheable = false;
   if (ingest_ && IngestTree::Owns(ino)) return ingest_->OpenDir(ino, fh);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
@@ -18,6 +19,7 @@ Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh) {
                                          : n->kind != Kind::kLink && n->kind != Kind::kLatest;
   if (!is_dir) return Status::InvalidArgument("not a directory");
   if (n->kind != Kind::kEntry) Refresh(false).ok();  // a failure keeps the last list
+  if (cacheable) *cacheable = n->kind == Kind::kEntry;
   std::lock_guard<std::mutex> l(handles_mu_);
   *fh = next_fh_++;
   dirs_[*fh] = std::make_shared<DirHandle>();

@@ -158,6 +158,18 @@ TEST_CASE("browse, read and stat snapshots without mounting", "[fs]") {
   REQUIRE(fs.ReadLink(link, &target).ok());
   CHECK(target == "../../snapshots/" + snaps[2]);
   CHECK(List(fs, Walk(fs, {"tags"}), false) == std::vector<std::string>{".", "..", "daily"});
+  // Only listings that can never change may stay in the kernel's readdir cache.
+  auto cacheable = [&](uint64_t ino) {
+    uint64_t fh = 0;
+    bool c = true;
+    REQUIRE(fs.OpenDir(ino, &fh, &c).ok());
+    fs.ReleaseDir(fh);
+    return c;
+  };
+  CHECK_FALSE(cacheable(kRootIno));
+  CHECK_FALSE(cacheable(kSnapshotsIno));
+  CHECK_FALSE(cacheable(alpha));
+  CHECK(cacheable(Walk(fs, {"snapshots", snaps[2]})));
 
   uint64_t data = Walk(fs, {"snapshots", snaps[3], "data"});
   CHECK(List(fs, data, true) == std::vector<std::string>{".", "..", "big.bin", "link", "small.txt"});
