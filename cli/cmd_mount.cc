@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,9 @@ struct MountArgs {
   bool foreground = false, debug = false;
   std::vector<std::string> options;
   double refresh = 5;
-  uint64_t cache_size = 1ull << 30;     // on-disk cache of sealed data blobs; 0 = off
+  // On-disk cache of sealed data blobs; 0 = off. Unset: 1 GiB, but off for a
+  // plain local folder, whose packs are as near as the cache would be.
+  std::optional<uint64_t> cache_size;
   uint64_t memory_cache = 256ull << 20;  // decoded chunks in memory
   int readahead = 4;
   bool read_only = false;
@@ -107,7 +110,7 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
     OpenOptions oo;
     oo.cache_dir = g.cache_dir;
     oo.no_cache = g.no_cache;
-    oo.data_cache_bytes = a.cache_size;
+    oo.data_cache_bytes = a.cache_size.value_or(IsPlainLocalStore(a.store) ? 0 : 1ull << 30);
     if (!a.read_only) oo.spool_dir = "spool";  // under the store's cache folder
     Status st = Repository::Open(std::move(remote), pass->view(), oo, out);
     pass->Clear();  // the daemon needs it no longer
@@ -187,7 +190,7 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
                 "Seconds before a listing rereads the snapshot list (default 5)");
   m->add_option("--cache-size", ma->cache_size,
                  "Disk space for encrypted data in the local cache, e.g. 512M or 4G; 0 = off "
-                 "(default 1G)")
+                 "(default 1G; off for a store in a local folder)")
       ->transform(CLI::AsSizeValue(false));
   m->add_option("--memory-cache", ma->memory_cache,
                 "Memory for decoded data, e.g. 64M (default 256M)")

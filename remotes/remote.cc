@@ -98,6 +98,13 @@ RemoteSettings GetRemoteSettings() {
   return g_settings;
 }
 
+bool IsPlainLocalStore(const std::string& store) {
+  RcloneFsSpec spec;
+  return !store.empty() && GetRemoteSettings().simulate.empty() &&
+         !store.starts_with(kMemoryScheme) && !store.starts_with(WebdavRemote::kScheme) &&
+         !ParseRcloneFs(store, &spec);
+}
+
 Status OpenRemote(const std::string& store, bool create, std::unique_ptr<Remote>* out) {
   if (store.empty()) return Status::InvalidArgument("empty store location");
   const RemoteSettings settings = GetRemoteSettings();

@@ -84,5 +84,8 @@ RemoteSettings GetRemoteSettings();
 // Network backends come wrapped in a RetryRemote. Errors name the store and,
 // for a bad STORE string, the accepted forms (kInvalidArgument).
 Status OpenRemote(const std::string& store, bool create, std::unique_ptr<Remote>* out);
+// True when OpenRemote would open STORE as a plain local folder with no
+// --simulate wrapper: reading it is as cheap as reading a local cache.
+bool IsPlainLocalStore(const std::string& store);
 
 }  // namespace kloset

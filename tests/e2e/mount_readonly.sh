@@ -21,6 +21,9 @@ step "bytes and attributes match the source"
 diff -r --no-dereference -x fifo "$src" "$mnt/latest$src" || fail "contents differ"
 diff <(attr_list "$src") <(attr_list "$mnt/latest$src") || fail "attributes differ"
 diff <(xattr_list "$src") <(xattr_list "$mnt/latest$src") || fail "xattrs differ"
+# A store in a local folder is read in place: no copy in the disk cache.
+[ -z "$(find "$XDG_CACHE_HOME"/klosetfs/*/data -type f 2>/dev/null)" ] ||
+  fail "a local store's mount filled the disk cache"
 [ "$(stat -c %i "$mnt/latest$src/a.txt")" != "" ] || fail "no inode"
 [ "$(stat -c %h "$mnt/latest$src/a.txt")" = 2 ] || fail "hardlink count not 2"
 

@@ -81,6 +81,10 @@ ls "$mnt/snapshots" > "$T/snaps"
 [ "$(wc -l < "$T/snaps")" = 2 ] || fail "mount shows: $(cat "$T/snaps")"
 cmp -s "$mnt/latest$src/sub/text.txt" "$src/sub/text.txt" || fail "file differs in the mount"
 [ -n "$(our_rclones)" ] || fail "no rclone daemon behind the mount"
+# A cloud store's mount keeps what it read in the disk cache, sealed.
+cached=$(find "$XDG_CACHE_HOME"/klosetfs/*/data -type f 2>/dev/null | wc -l)
+[ "$cached" -gt 0 ] || fail "nothing in the disk cache after a read through the mount"
+grep -rqs "line 100 of text" "$XDG_CACHE_HOME"/klosetfs && fail "plaintext in the cache"
 "$K" umount "$mnt"
 wait_unmounted "$mnt"
 for _ in $(seq 1 50); do [ -z "$(our_rclones)" ] && break; sleep 0.1; done
