@@ -1,6 +1,5 @@
 #include "remotes/rclone_remote.h"
 
-#include <sys/random.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -25,16 +24,6 @@ std::string DirPart(const std::string& name) {
 std::string BasePart(const std::string& name) {
   size_t slash = name.rfind('/');
   return slash == std::string::npos ? name : name.substr(slash + 1);
-}
-
-std::string TempName() {
-  uint64_t x = 0;
-  while (getrandom(&x, sizeof x, 0) != sizeof x) {
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string s = ".tmp~";
-  for (int i = 0; i < 16; i++) s.push_back(kHex[(x >> (4 * i)) & 15]);
-  return s;
 }
 
 // Backends whose uploads write the target file in place.
@@ -220,7 +209,7 @@ Status RcloneRemote::Write(const std::string& name, std::string_view data) {
   if (!staged_) {
     s = Upload(dir, BasePart(name), data, what);
   } else {
-    const std::string temp = TempName();
+    const std::string temp = TempObjectName();
     const std::string temp_path = dir.empty() ? temp : dir + "/" + temp;
     s = Upload(dir, temp, data, what);
     if (s.ok()) {

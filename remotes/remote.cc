@@ -2,6 +2,8 @@
 // a STORE string maps to a backend.
 #include "remotes/remote.h"
 
+#include <sys/random.h>
+
 #include <mutex>
 
 #include "remotes/local_remote.h"
@@ -96,6 +98,16 @@ void SetRemoteSettings(const RemoteSettings& settings) {
 RemoteSettings GetRemoteSettings() {
   std::lock_guard<std::mutex> lock(g_settings_mu);
   return g_settings;
+}
+
+std::string TempObjectName() {
+  uint64_t x = 0;
+  while (getrandom(&x, sizeof x, 0) != sizeof x) {
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string s = ".tmp~";
+  for (int i = 0; i < 16; i++) s.push_back(kHex[(x >> (4 * i)) & 15]);
+  return s;
 }
 
 bool IsPlainLocalStore(const std::string& store) {

@@ -59,6 +59,10 @@ class Remote {
   virtual std::string Describe() const = 0;
 };
 
+// A fresh random name for a temporary upload, ".tmp~" and 16 hex digits:
+// '~' is not allowed in object names, so it never collides with an object.
+std::string TempObjectName();
+
 // Checks an object name against the naming rule above.
 bool IsValidObjectName(std::string_view name);
 

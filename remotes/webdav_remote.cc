@@ -1,6 +1,5 @@
 #include "remotes/webdav_remote.h"
 
-#include <sys/random.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -23,16 +22,6 @@ constexpr const char* kPropfindBody =
 std::string DirPart(const std::string& name) {
   size_t slash = name.rfind('/');
   return slash == std::string::npos ? std::string() : name.substr(0, slash);
-}
-
-std::string TempName() {
-  uint64_t x = 0;
-  while (getrandom(&x, sizeof x, 0) != sizeof x) {
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string s = ".tmp~";
-  for (int i = 0; i < 16; i++) s.push_back(kHex[(x >> (4 * i)) & 15]);
-  return s;
 }
 
 bool IsLoopback(const std::string& host) {
@@ -281,7 +270,7 @@ Status WebdavRemote::Write(const std::string& name, std::string_view data) {
   KLOSET_RETURN_IF_ERROR(CheckObjectName(name));
   const std::string what = "write " + name;
   const std::string dir = DirPart(name);
-  const std::string temp = (dir.empty() ? "" : dir + "/") + TempName();
+  const std::string temp = (dir.empty() ? "" : dir + "/") + TempObjectName();
   HttpRequest put;
   put.method = "PUT";
   put.url = Url(temp);
