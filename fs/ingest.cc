@@ -18,10 +18,15 @@ namespace kloset::fs {
 namespace {
 
 // The newest snapshot committed through ingest from `host`.
-Status FindIngestBase(Repository* repo, const std::string& host, bool* found, Snapshot* out) {
+Status FindIngestBase(Repository* repo, const IngestOptions& opts, bool* found, Snapshot* out) {
+  const std::string& host = opts.host;
   std::vector<Snapshot> all;
   std::vector<std::string> damaged;  // a damaged snapshot cannot be a base
-  KLOSET_RETURN_IF_ERROR(ListSnapshots(repo, &all, &damaged));
+  if (opts.list_snapshots) {
+    KLOSET_RETURN_IF_ERROR(opts.list_snapshots(&all));
+  } else {
+    KLOSET_RETURN_IF_ERROR(ListSnapshots(repo, &all, &damaged));
+  }
   *found = false;
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     if (it->origin == "ingest" && it->host == host) {
@@ -95,7 +100,7 @@ Status IngestTree::Init(std::function<void()> after_commit) {
   } else if (opts_.base == "empty") {
     has_base_ = false;
   } else if (opts_.base == "latest") {
-    KLOSET_RETURN_IF_ERROR(FindIngestBase(repo_, opts_.host, &has_base_, &base_snap_));
+    KLOSET_RETURN_IF_ERROR(FindIngestBase(repo_, opts_, &has_base_, &base_snap_));
   } else {
     s = ResolveSnapshot(repo_, opts_.base, &base_snap_);
     if (s.IsNotFound()) s = Status::InvalidArgument(s.message());

@@ -61,6 +61,9 @@ struct IngestOptions {
   std::string host;      // default: gethostname()
   double timeout_s = 1;  // kernel entry/attr cache lifetime for ingest inodes
   JournalOptions journal;
+  // The store's snapshots, oldest first, for finding the `latest` base; the
+  // mount passes the list it already holds. Unset: read from the store.
+  std::function<Status(std::vector<Snapshot>*)> list_snapshots;
 };
 
 struct CommitRequest {

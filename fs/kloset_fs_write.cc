@@ -17,8 +17,18 @@ Status KlosetFs::EnableIngest(const IngestOptions& opts) {
     return Status(s.code(), "cannot write to " + repo_->remote()->Describe() + " (" +
                                 s.message() + "); mount with --read-only to browse it");
   }
+  IngestOptions o = opts;
+  if (!o.list_snapshots) {
+    // The listing Start() just loaded: a store of many snapshots is not read twice.
+    o.list_snapshots = [this](std::vector<Snapshot>* out) {
+      auto layout = CurrentLayout();
+      if (!layout) return ListSnapshots(repo_, out);
+      for (const auto& [name, snap] : layout->snapshots) out->push_back(*snap);
+      return Status::OK();
+    };
+  }
   s = IngestTree::Open(
-      repo_, pool_.get(), opts, [this] { Refresh(true).ok(); }, &ingest_);
+      repo_, pool_.get(), o, [this] { Refresh(true).ok(); }, &ingest_);
   if (!s.ok()) ingest_lock_.reset();
   return s;
 }
