@@ -1,6 +1,8 @@
 // KlosetFs: requests that change something. They are served by the ingest
 // tree for its inodes; everywhere else the mount is read-only (kReadOnly,
 // EROFS at the edge).
+#include <algorithm>
+
 #include "fs/ingest.h"
 #include "fs/kloset_fs_internal.h"
 
@@ -24,6 +26,11 @@ Status KlosetFs::EnableIngest(const IngestOptions& opts) {
       auto layout = CurrentLayout();
       if (!layout) return ListSnapshots(repo_, out);
       for (const auto& [name, snap] : layout->snapshots) out->push_back(*snap);
+      // Names sort by the second only: order as ListSnapshots does, so two
+      // commits within one second still give the newer one as the base.
+      std::sort(out->begin(), out->end(), [](const Snapshot& a, const Snapshot& b) {
+        return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
+      });
       return Status::OK();
     };
   }
