@@ -1,10 +1,13 @@
 // Remote-related options and commands: the global --rclone-config,
 // --transfers and --simulate options (they set RemoteSettings before any
-// store is opened), `klosetfs remote import` and `klosetfs stats`.
+// store is opened), --remote-stats, `klosetfs remote import` and
+// `klosetfs stats`.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -152,6 +155,23 @@ int RunStats(const GlobalOptions& g, StatsArgs& a) {
   return kExitOk;
 }
 
+// --remote-stats FILE: the counters of every store the process opened,
+// written when it exits (also by a mount's daemon, at unmount).
+std::string* g_remote_stats_path = nullptr;
+
+void WriteRemoteStats() {
+  std::vector<RemoteStats> all = ProcessRemoteStats();
+  if (*g_remote_stats_path == "-") {
+    for (const RemoteStats& r : all) std::fputs(r.ToText().c_str(), stderr);
+    return;
+  }
+  nlohmann::json j = nlohmann::json::array();
+  for (const RemoteStats& r : all) j.push_back(nlohmann::json::parse(r.ToJson()));
+  const std::string tmp = *g_remote_stats_path + ".tmp~" + std::to_string(getpid());
+  std::ofstream(tmp) << j.dump(2) << "\n";
+  if (std::rename(tmp.c_str(), g_remote_stats_path->c_str()) != 0) std::remove(tmp.c_str());
+}
+
 }  // namespace
 
 void AddRemoteCommands(CLI::App& app, Cli& cli) {
@@ -182,6 +202,17 @@ void AddRemoteCommands(CLI::App& app, Cli& cli) {
       },
       "Shape and break the store's traffic, for tests and demonstrations, e.g. "
       "latency=50ms,bandwidth=20MB,fail=0.1 (see docs/REMOTES.md)");
+  app.add_option_function<std::string>(
+      "--remote-stats",
+      [](const std::string& path) {
+        if (!g_remote_stats_path) {
+          g_remote_stats_path = new std::string(path);  // read at exit: never freed
+          std::atexit(WriteRemoteStats);
+        }
+        *g_remote_stats_path = path;
+      },
+      "When done, write the requests made to each store (JSON, as in 'stats --json') to "
+      "this file, or as text to stderr with -");
 
   CLI::App* remote = app.add_subcommand("remote", "Manage klosetfs's own rclone config");
   auto ia = std::make_shared<ImportArgs>();

@@ -9,10 +9,18 @@ namespace kloset {
 
 namespace {
 
+// Every MeteredRemote made, in order: `live` while it exists, then its final
+// stats. Guarded by g_live_mu; never destroyed (outlives static destructors,
+// so atexit handlers may read it).
+struct Made {
+  const MeteredRemote* live = nullptr;
+  RemoteStats final;
+};
+constexpr size_t kKeepClosed = 64;
 std::mutex g_live_mu;
-std::vector<const MeteredRemote*>& Live() {
-  static auto* live = new std::vector<const MeteredRemote*>;  // outlives static destructors
-  return *live;
+std::vector<Made>& Registry() {
+  static auto* made = new std::vector<Made>;
+  return *made;
 }
 
 std::string Bytes(uint64_t n) {
@@ -85,13 +93,29 @@ std::string RemoteStats::ToJson() const {
 MeteredRemote::MeteredRemote(std::unique_ptr<Remote> base, RetryRemote* retry)
     : base_(std::move(base)), retry_(retry) {
   std::lock_guard<std::mutex> lock(g_live_mu);
-  Live().push_back(this);
+  Registry().push_back(Made{this, {}});
 }
 
 MeteredRemote::~MeteredRemote() {
+  RemoteStats last = Stats();
   std::lock_guard<std::mutex> lock(g_live_mu);
-  auto& live = Live();
-  live.erase(std::remove(live.begin(), live.end(), this), live.end());
+  auto& made = Registry();
+  for (Made& m : made) {
+    if (m.live == this) {
+      m.live = nullptr;
+      m.final = std::move(last);
+    }
+  }
+  size_t closed = 0;
+  for (const Made& m : made) closed += m.live == nullptr;
+  for (auto it = made.begin(); closed > kKeepClosed && it != made.end();) {
+    if (it->live == nullptr) {
+      it = made.erase(it);
+      closed--;
+    } else {
+      ++it;
+    }
+  }
 }
 
 RemoteStats MeteredRemote::Stats() const {
@@ -161,7 +185,15 @@ Status MeteredRemote::Stat(const std::string& name, ObjectInfo* info) {
 std::vector<RemoteStats> AllRemoteStats() {
   std::lock_guard<std::mutex> lock(g_live_mu);
   std::vector<RemoteStats> out;
-  for (const MeteredRemote* m : Live()) out.push_back(m->Stats());
+  for (const Made& m : Registry())
+    if (m.live) out.push_back(m.live->Stats());
+  return out;
+}
+
+std::vector<RemoteStats> ProcessRemoteStats() {
+  std::lock_guard<std::mutex> lock(g_live_mu);
+  std::vector<RemoteStats> out;
+  for (const Made& m : Registry()) out.push_back(m.live ? m.live->Stats() : m.final);
   return out;
 }
 

@@ -1,8 +1,9 @@
 // MeteredRemote: per-remote counters. Wraps a Remote and counts, for each
 // kind of request, the calls, the failures, the bytes moved and the time
 // taken (total and worst), plus the retries of the RetryRemote below it.
-// `klosetfs stats` prints them, and every MeteredRemote alive in the process
-// is listed by AllRemoteStats() (for a virtual stats file in the mount).
+// `klosetfs stats` prints them; AllRemoteStats() lists every MeteredRemote
+// alive in the process (the mount's stats file), ProcessRemoteStats() also
+// the final counts of closed ones (`klosetfs --remote-stats FILE`).
 //
 // Thread safety: all methods may be called concurrently; counters are
 // relaxed atomics, so a snapshot taken while requests run is approximate.
@@ -71,5 +72,9 @@ class MeteredRemote : public Remote {
 
 // The stats of every MeteredRemote alive in this process, oldest first.
 std::vector<RemoteStats> AllRemoteStats();
+// The stats of every MeteredRemote this process made, in the order they were
+// made: live ones as they are now, closed ones as they were when closed (the
+// last 64 closed ones are kept).
+std::vector<RemoteStats> ProcessRemoteStats();
 
 }  // namespace kloset

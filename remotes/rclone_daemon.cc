@@ -25,8 +25,6 @@ namespace kloset {
 
 namespace {
 
-constexpr int kUnixSocketVersion = 16100;  // rclone 1.61.0
-
 // ---- Process-wide registry ---------------------------------------------------
 
 struct Registry {
@@ -41,6 +39,18 @@ Registry& GetRegistry() {
 }
 
 }  // namespace
+
+bool ListenOnUnixSocket(RcloneDaemonOptions::Listen listen, int known_version) {
+  switch (listen) {
+    case RcloneDaemonOptions::Listen::kUnixSocket:
+      return true;
+    case RcloneDaemonOptions::Listen::kLoopback:
+      return false;
+    case RcloneDaemonOptions::Listen::kAuto:
+      return known_version >= kRcloneUnixSocketVersion;
+  }
+  return false;
+}
 
 Status RcloneDaemon::Get(const RcloneDaemonOptions& options, std::shared_ptr<RcloneDaemon>* out) {
   std::string binary = FindExecutable(options.binary);
@@ -165,9 +175,7 @@ std::string RcloneDaemon::LogTail(size_t max_bytes) const {
 }
 
 void RcloneDaemon::Supervise() {
-  bool use_socket = options_.listen == RcloneDaemonOptions::Listen::kUnixSocket ||
-                    (options_.listen == RcloneDaemonOptions::Listen::kAuto &&
-                     CachedVersion(binary_path_) >= kUnixSocketVersion);
+  bool use_socket = ListenOnUnixSocket(options_.listen, CachedVersion(binary_path_));
   int quick_failures = 0;  // starts that failed or children that died young, in a row
   for (;;) {
     const auto started = std::chrono::steady_clock::now();

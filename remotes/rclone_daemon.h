@@ -117,7 +117,17 @@ class RcloneDaemon {
 };
 
 // Parses "v1.60.1-DEV" / "rclone v1.66.0" / "1.61" into major*10000 +
-// minor*100 + patch (0 when unreadable).
+// minor*100 + patch (0 when unreadable; a patch level past 99 counts as 99,
+// so the number never reaches the next minor version).
 int ParseRcloneVersion(const std::string& s);
+
+// rclone 1.61.0: the first whose rc server listens on a Unix socket.
+constexpr int kRcloneUnixSocketVersion = 16100;
+// Whether a daemon is started on a Unix socket: always with kUnixSocket,
+// never with kLoopback, and with kAuto when the version remembered for the
+// binary (0 = none yet) is kRcloneUnixSocketVersion or later. A kAuto start
+// on a socket that fails is retried on loopback; the version the daemon
+// then reports replaces the remembered one.
+bool ListenOnUnixSocket(RcloneDaemonOptions::Listen listen, int known_version);
 
 }  // namespace kloset

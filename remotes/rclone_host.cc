@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -178,7 +179,8 @@ int ParseRcloneVersion(const std::string& s) {
   if (i == std::string::npos) return 0;
   int major = 0, minor = 0, patch = 0;
   if (std::sscanf(s.c_str() + i, "%d.%d.%d", &major, &minor, &patch) < 2) return 0;
-  return major * 10000 + minor * 100 + patch;
+  if (major > 99 || minor > 99) return 0;
+  return major * 10000 + minor * 100 + std::clamp(patch, 0, 99);
 }
 
 }  // namespace kloset

@@ -22,6 +22,7 @@
 #include "remotes/fault_remote.h"
 #include "remotes/rclone_daemon.h"
 #include "remotes/rclone_drives.h"
+#include "remotes/rclone_host.h"
 #include "remotes/remote.h"
 #include "remotes/retry_remote.h"
 #include "tests/test_util.h"
@@ -330,8 +331,8 @@ TEST_CASE("rclone: the daemon dies with klosetfs", "[rclone]") {
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(gone);
-  // The next start clears the private folder the killed process left.
-  CHECK(std::filesystem::is_directory(dir));
+  // The next start clears the private folder the killed process left (a
+  // daemon started meanwhile by another test process may have done so).
   std::shared_ptr<RcloneDaemon> next;
   REQUIRE(RcloneDaemon::Get(own, &next).ok());
   CHECK_FALSE(std::filesystem::exists(dir));
@@ -413,9 +414,105 @@ TEST_CASE("rclone: errors are read into codes that say what to do", "[rclone]") 
   CHECK(s.code() == Code::kNoSpace);
   s = RcloneErrorStatus(local, 404, "object not found", "read y");
   CHECK(s.IsNotFound());
+}
+
+// Debian 12 has rclone 1.60.1, so the Unix-socket listener of 1.61 and later
+// never runs here; what decides for it and falls back from it is tested.
+TEST_CASE("rclone: version numbers decide between socket and loopback", "[rclone]") {
   CHECK(ParseRcloneVersion("v1.60.1-DEV") == 16001);
   CHECK(ParseRcloneVersion("rclone v1.69.0") == 16900);
+  CHECK(ParseRcloneVersion("v1.61.0") == 16100);
+  CHECK(ParseRcloneVersion("1.61") == 16100);
+  CHECK(ParseRcloneVersion("v1.64.0-beta.7370.9d3cf8d02") == 16400);
+  CHECK(ParseRcloneVersion("v2.0.3") == 20003);
+  CHECK(ParseRcloneVersion("v1.60.123") == 16099);  // never reads as 1.61
+  CHECK(ParseRcloneVersion("v1.100.0") == 0);
   CHECK(ParseRcloneVersion("garbage") == 0);
+  CHECK(ParseRcloneVersion("v1") == 0);
+  CHECK(ParseRcloneVersion("") == 0);
+
+  using L = RcloneDaemonOptions::Listen;
+  CHECK_FALSE(ListenOnUnixSocket(L::kAuto, 0));  // first run of a binary: loopback
+  CHECK_FALSE(ListenOnUnixSocket(L::kAuto, 16001));
+  CHECK_FALSE(ListenOnUnixSocket(L::kAuto, 16099));
+  CHECK(ListenOnUnixSocket(L::kAuto, 16100));
+  CHECK(ListenOnUnixSocket(L::kAuto, 16900));
+  CHECK(ListenOnUnixSocket(L::kUnixSocket, 0));
+  CHECK_FALSE(ListenOnUnixSocket(L::kLoopback, 16900));
+}
+
+TEST_CASE("rclone: the version is remembered per binary", "[rclone]") {
+  TempDir cache;
+  testing::ScopedEnv xdg("XDG_CACHE_HOME", cache.path());
+  const std::string binary = FindExecutable("rclone");
+  REQUIRE(!binary.empty());
+  // Copies that no daemon runs, so a daemon learning its version meanwhile
+  // cannot change what this test reads.
+  const std::string one = cache / "rclone-one", two = cache / "rclone-two";
+  std::filesystem::copy_file(binary, one);
+  std::filesystem::copy_file(binary, two);
+  CHECK(CachedVersion(one) == 0);
+  StoreVersion(one, 16001);
+  StoreVersion(two, 16900);
+  CHECK(CachedVersion(one) == 16001);
+  CHECK(CachedVersion(two) == 16900);
+  StoreVersion(one, 16100);  // replaces, does not add
+  CHECK(CachedVersion(one) == 16100);
+  std::string text = testing::ReadFile(cache / "klosetfs/rclone-version");
+  CHECK(text.find(one + "\t") == text.rfind(one + "\t"));
+  // A changed binary (an upgrade in place) is a new key: unknown again.
+  { std::ofstream(two, std::ios::app) << "x"; }
+  CHECK(CachedVersion(two) == 0);
+}
+
+TEST_CASE("rclone: a socket start that fails falls back to loopback", "[rclone]") {
+  // A remembered version of 1.61 or later makes kAuto try a Unix socket; the
+  // installed rclone (1.60.1 on Debian 12) refuses it, so klosetfs must
+  // start it on loopback and remember the version it really has.
+  TempDir dir;
+  testing::ScopedEnv xdg("XDG_CACHE_HOME", dir.path());
+  const std::string binary = FindExecutable("rclone");
+  REQUIRE(!binary.empty());
+  StoreVersion(binary, 16900);
+  RcloneDaemonOptions o;
+  o.config = dir / "rclone.conf";  // its own daemon, not the shared one
+  testing::WriteFile(o.config, "[disk]\ntype = local\n");
+  {
+    std::shared_ptr<RcloneDaemon> d;
+    Status s = RcloneDaemon::Get(o, &d);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    const int real = d->version_number();
+    REQUIRE(real > 0);
+    RcloneDaemon::Endpoint ep;
+    REQUIRE(d->Current(&ep).ok());
+    if (real < kRcloneUnixSocketVersion) {
+      CHECK_FALSE(d->unix_socket());
+      CHECK(ep.base_url.starts_with("http://127.0.0.1:"));
+      CHECK(ep.password.size() >= 32);
+    } else {
+      CHECK(d->unix_socket());  // a newer rclone on PATH takes the socket
+    }
+    CHECK(CachedVersion(binary) == real);
+    // The daemon answers on whichever it chose.
+    auto r = OpenDirect(":local:" + dir.path() + "/store", [&] {
+      RcloneRemoteOptions ro;
+      ro.daemon = o;
+      return ro;
+    }());
+    REQUIRE(r->Write("config", "x").ok());
+    std::string back;
+    REQUIRE(r->Read("config", 0, Remote::kToEnd, &back).ok());
+    CHECK(back == "x");
+  }
+  // Forcing a socket on an rclone that cannot is an error, not a fallback.
+  o.listen = RcloneDaemonOptions::Listen::kUnixSocket;
+  std::shared_ptr<RcloneDaemon> forced;
+  Status s = RcloneDaemon::Get(o, &forced);
+  if (CachedVersion(binary) < kRcloneUnixSocketVersion) {
+    CHECK_FALSE(s.ok());
+    CHECK(s.message().find("rclone") != std::string::npos);
+  }
 }
 
 // A server whose every answer is 429 with "Retry-After: 1" (injected by the

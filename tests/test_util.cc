@@ -73,6 +73,22 @@ std::string Slurp(int fd) {
 }
 }  // namespace
 
+ScopedEnv::ScopedEnv(const char* name, const std::string& value) : name_(name) {
+  if (const char* old = std::getenv(name)) {
+    had_ = true;
+    old_ = old;
+  }
+  setenv(name, value.c_str(), 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (had_) {
+    setenv(name_.c_str(), old_.c_str(), 1);
+  } else {
+    unsetenv(name_.c_str());
+  }
+}
+
 RunResult RunKlosetfs(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   RunResult r;
   std::string out_path = TempDir().path();  // unique name; the dir itself is gone again

@@ -27,6 +27,20 @@ std::string ReadFile(const std::string& path);
 // Deterministic pseudo-random bytes (xorshift) for test data.
 std::string RandomData(size_t len, uint64_t seed);
 
+// Sets an environment variable for the life of the object, then puts back
+// what was there before (or unsets it). Not thread-safe (setenv is not).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 struct RunResult {
   int exit_code = -1;
   std::string out, err;
