@@ -51,9 +51,11 @@ uint32_t Le32(const std::string& b, size_t at) {
 
 // Reads the plaintext config header so a missing or newer store is refused
 // before anyone is asked for a passphrase (docs/FORMAT.md, "config").
-void CheckConfigHeader(Remote* remote, const std::string& store) {
+// Returns the whole config object (small), which Repository::Open then
+// need not read again.
+std::string CheckConfigHeader(Remote* remote, const std::string& store) {
   std::string head;
-  Status s = remote->Read("config", 0, 12, &head);
+  Status s = remote->Read("config", 0, Remote::kToEnd, &head);
   if (s.IsNotFound()) {
     Die(kExitNoStore, "no store at " + store + " (no config found; create one with "
                       "'klosetfs init " + store + "')");
@@ -70,6 +72,7 @@ void CheckConfigHeader(Remote* remote, const std::string& store) {
                           std::to_string(kFormatVersion) +
                           (version > kFormatVersion ? "; upgrade klosetfs" : ""));
   }
+  return head;
 }
 
 }  // namespace
@@ -79,10 +82,11 @@ std::unique_ptr<Repository> OpenStore(const GlobalOptions& g, const std::string&
   Status s = OpenRemote(store, /*create=*/false, &remote);
   if (s.IsNotFound()) Die(kExitNoStore, "no store at " + store + " (" + s.message() + ")");
   if (!s.ok()) DieStatus(s, "cannot open store " + store);
-  CheckConfigHeader(remote.get(), store);
+  std::string config = CheckConfigHeader(remote.get(), store);
   if (g.verbose) Warn("opening " + remote->Describe());
 
   OpenOptions opts;
+  opts.config_bytes = std::move(config);
   opts.cache_dir = g.cache_dir;
   opts.no_cache = g.no_cache;
   std::unique_ptr<Repository> repo;

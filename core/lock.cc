@@ -92,9 +92,12 @@ Status DecodeLockRecord(std::string_view json, LockRecord* r) {
   return Status::OK();
 }
 
-Status ListLocks(Repository* repo, milliseconds stale_after, std::vector<LockInfo>* locks) {
+Status ListLocks(Repository* repo, milliseconds stale_after, std::vector<LockInfo>* locks,
+                 const std::string& skip) {
   std::vector<std::string> names;
-  Status s = repo->remote()->List("locks/", [&](const ObjectInfo& o) { names.push_back(o.name); });
+  Status s = repo->remote()->List("locks/", [&](const ObjectInfo& o) {
+    if (o.name != skip) names.push_back(o.name);
+  });
   if (!s.ok()) return s.Annotate("listing locks/");
   std::sort(names.begin(), names.end());
   const int64_t now = NowNs();
@@ -144,8 +147,10 @@ Status StoreLock::Acquire(Repository* repo, LockKind kind, std::unique_ptr<Store
 Status StoreLock::Acquire(Repository* repo, LockKind kind, const LockOptions& opts,
                           std::unique_ptr<StoreLock>* out) {
   std::vector<LockInfo> locks;
-  KLOSET_RETURN_IF_ERROR(ListLocks(repo, opts.stale_after, &locks));
-  if (const LockInfo* c = Conflict(locks, kind, "")) return BusyStatus(kind, *c);
+  if (kind == LockKind::kExclusive) {
+    KLOSET_RETURN_IF_ERROR(ListLocks(repo, opts.stale_after, &locks));
+    if (const LockInfo* c = Conflict(locks, kind, "")) return BusyStatus(kind, *c);
+  }
 
   LockRecord rec;
   rec.host = opts.host.empty() ? HostName() : opts.host;
@@ -154,9 +159,9 @@ Status StoreLock::Acquire(Repository* repo, LockKind kind, const LockOptions& op
   rec.kind = kind;
   std::string name;
   KLOSET_RETURN_IF_ERROR(WriteRecord(repo, rec, &name));
-  // Check again: a conflicting lock written between our listing and our
-  // write is visible now, and its writer will see ours when it checks.
-  Status s = ListLocks(repo, opts.stale_after, &locks);
+  // A conflicting lock written before ours is visible now, and the writer
+  // of a later one will see ours when it checks.
+  Status s = ListLocks(repo, opts.stale_after, &locks, name);
   const LockInfo* c = s.ok() ? Conflict(locks, kind, name) : nullptr;
   if (!s.ok() || c) {
     Status busy = s.ok() ? BusyStatus(kind, *c) : s;

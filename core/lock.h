@@ -10,9 +10,11 @@
 // A lock is a sealed object locks/<hex> holding JSON {host, pid, time_ns,
 // kind}. Its holder rewrites it every refresh_interval (new object, then the
 // old one is deleted); a lock not refreshed for stale_after is stale and
-// ignored. Acquisition is "check, write, check again": whoever writes second
-// sees the first and backs off, so two conflicting holders never both
-// proceed (both may back off; the caller retries later).
+// ignored. Acquisition is "write, then check": whoever writes second sees
+// the first and backs off, so two conflicting holders never both proceed
+// (both may back off; the caller retries later). An exclusive taker checks
+// before writing too, so that it fails without a write while others hold
+// locks; a shared one does not, saving a round trip on every backup.
 //
 // Thread safety: a StoreLock may be used from any thread; its refresh runs on
 // a background thread owned by the lock. The Repository must outlive it.
@@ -59,10 +61,11 @@ struct LockInfo {
   std::string error;
 };
 
-// Reads every lock object. Locks deleted while listing are skipped; damaged
-// ones are reported (damaged = true) rather than failing the listing.
+// Reads every lock object but `skip` (the caller's own: not worth a
+// request). Locks deleted while listing are skipped; damaged ones are
+// reported (damaged = true) rather than failing the listing.
 Status ListLocks(Repository* repo, std::chrono::milliseconds stale_after,
-                 std::vector<LockInfo>* locks);
+                 std::vector<LockInfo>* locks, const std::string& skip = "");
 // Deletes stale and damaged locks (and fresh ones too with include_fresh,
 // for `unlock --all` after a crash). *removed (optional) counts them.
 Status RemoveLocks(Repository* repo, const LockOptions& opts, bool include_fresh, size_t* removed);

@@ -1,6 +1,7 @@
 // Repository: Init, Open, key slots, accessors and object names.
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "core/config_object.h"
 #include "core/key_slot.h"
@@ -14,6 +15,12 @@ namespace {
 std::string FanOut(const char* dir, const Hash& id) {
   std::string h = ToHex(id);
   return std::string(dir) + "/" + h.substr(0, 2) + "/" + h;
+}
+
+// The cache folder's root, "" when there is none.
+std::string CacheRoot(const OpenOptions& opts) {
+  if (opts.no_cache) return "";
+  return opts.cache_dir.empty() ? ObjectCache::DefaultRoot() : opts.cache_dir;
 }
 
 Status ListNames(Remote* r, const std::string& prefix, std::vector<std::string>* names) {
@@ -63,10 +70,8 @@ static Status SpoolDir(const OpenOptions& o, const std::array<uint8_t, 16>& stor
 }
 
 Status Repository::Impl::Setup() {
-  if (!opts.no_cache) {
-    std::string root = opts.cache_dir.empty() ? ObjectCache::DefaultRoot() : opts.cache_dir;
-    if (!root.empty()) cache = std::make_unique<ObjectCache>(root + "/" + config.StoreIdHex());
-  }
+  const std::string root = CacheRoot(opts);
+  if (!root.empty()) cache = std::make_unique<ObjectCache>(root + "/" + config.StoreIdHex());
   SetupDataCache();
   tree_lru = std::make_unique<BlobLru>(opts.tree_lru_bytes);
   int n = opts.transfers > 0 ? opts.transfers : remote->MaxParallel();
@@ -119,6 +124,7 @@ Status Repository::Init(std::unique_ptr<Remote> remote, std::string_view passphr
   if (!s.ok()) return s.Annotate("writing config");
   impl->current_key = ToHex(slot_id);
   KLOSET_RETURN_IF_ERROR(impl->Setup());
+  if (impl->cache) impl->cache->Put(KeyName(slot_id), slot);  // the next Open reads no slot
   KLOSET_RETURN_IF_ERROR(impl->RecoverSpool());  // only other stores' files can be there
   out->reset(new Repository(std::move(impl)));
   return Status::OK();
@@ -128,17 +134,32 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
                         const OpenOptions& opts, std::unique_ptr<Repository>* out) {
   if (!InitCrypto()) return Status::IOError("libsodium failed to initialize");
   if (!remote) return Status::InvalidArgument("no remote");
-  std::string cfg;
-  Status s = remote->Read("config", 0, Remote::kToEnd, &cfg);
+  // One round trip for three requests that need nothing from each other.
+  std::vector<std::string> names, index_names;
+  Status keys_listed, index_listed;
+  std::thread key_lister([&] { keys_listed = ListNames(remote.get(), "keys/", &names); });
+  std::thread index_lister([&] { index_listed = ListNames(remote.get(), "index/", &index_names); });
+  std::string cfg = opts.config_bytes;
+  Status s = cfg.empty() ? remote->Read("config", 0, Remote::kToEnd, &cfg) : Status::OK();
+  key_lister.join();
+  index_lister.join();
   if (s.IsNotFound()) {
     return Status::NotFound("no klosetfs store at " + remote->Describe() + " (no config)");
   }
   if (!s.ok()) return s.Annotate("reading config");
   StoreConfig header;
   KLOSET_RETURN_IF_ERROR(ParseConfigHeader(cfg, &header));
+  KLOSET_RETURN_IF_ERROR(keys_listed);
+  KLOSET_RETURN_IF_ERROR(index_listed);
 
-  std::vector<std::string> names;
-  KLOSET_RETURN_IF_ERROR(ListNames(remote.get(), "keys/", &names));
+  // Key slots are content-named, so a cached copy is the slot itself; one
+  // is used only while keys/ still lists it (a removed key stays removed).
+  std::unique_ptr<ObjectCache> key_cache;
+  const std::string cache_root = CacheRoot(opts);
+  if (!cache_root.empty()) {
+    key_cache = std::make_unique<ObjectCache>(
+        cache_root + "/" + ToHex(header.store_id.data(), header.store_id.size()));
+  }
   auto impl = std::make_unique<Impl>();
   if (!opts.spool_dir.empty()) {
     // Before the passphrase work: a busy spool folder fails fast.
@@ -152,11 +173,31 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
   Status version_error;  // a slot written by a newer klosetfs
   bool refused = false;  // an intact slot refused the passphrase
   bool opened = false;
+  // Slots an earlier open cached go first: one of them most likely takes
+  // this passphrase, and trying it costs no request (nor a KDF run on others).
+  std::vector<std::pair<std::string, std::string>> order;  // name, cached bytes
   for (const std::string& name : names) {
     std::string bytes;
+    if (key_cache && key_cache->Get(name, &bytes)) order.emplace_back(name, std::move(bytes));
+  }
+  const size_t cached_count = order.size();
+  for (const std::string& name : names) {
+    if (!std::any_of(order.begin(), order.begin() + cached_count,
+                     [&](const auto& o) { return o.first == name; })) {
+      order.emplace_back(name, "");
+    }
+  }
+  for (size_t i = 0; i < order.size(); i++) {
+    const std::string& name = order[i].first;
+    std::string& bytes = order[i].second;
     KeySlot slot;
-    s = remote->Read(name, 0, Remote::kToEnd, &bytes);
-    if (s.ok()) s = ParseKeySlot(bytes, &slot);
+    bool cached = i < cached_count;
+    s = cached ? ParseKeySlot(bytes, &slot) : Status::Corrupt("not read");
+    if (!s.ok()) {  // not cached, or a damaged cached copy: the store's
+      cached = false;
+      s = remote->Read(name, 0, Remote::kToEnd, &bytes);
+      if (s.ok()) s = ParseKeySlot(bytes, &slot);
+    }
     if (s.IsCorrupt()) {
       damaged.push_back(name);
       continue;
@@ -183,6 +224,7 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
     }
     impl->current_key = name.substr(name.find('/') + 1);
     opened = true;
+    if (key_cache && !cached) key_cache->Put(name, bytes);
     break;
   }
   if (!opened) {
@@ -202,8 +244,14 @@ Status Repository::Open(std::unique_ptr<Remote> remote, std::string_view passphr
   impl->remote = std::move(remote);
   impl->opts = opts;
   KLOSET_RETURN_IF_ERROR(impl->Setup());
-  KLOSET_RETURN_IF_ERROR(impl->LoadIndexes(/*only_new=*/false));
+  KLOSET_RETURN_IF_ERROR(impl->LoadIndexes(/*only_new=*/false, &index_names));
   impl->TrimCache();
+  if (key_cache) {
+    // Slots removed from the store leave the cache too.
+    key_cache->Trim("keys", std::chrono::seconds(0), [&](const std::string& n) {
+      return std::binary_search(names.begin(), names.end(), n);
+    });
+  }
   KLOSET_RETURN_IF_ERROR(impl->RecoverSpool());  // after the indexes: known blobs are skipped
   out->reset(new Repository(std::move(impl)));
   return Status::OK();

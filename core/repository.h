@@ -39,8 +39,9 @@
 // spool file is deleted only after an index naming its pack is durable. One
 // process at a time owns a spool folder (flock on spool_dir/lock).
 //
-// Reads: LoadBlob does one ranged Read per blob. Packs holding tree blobs,
-// indexes and snapshots are cached whole on local disk (see ObjectCache);
+// Reads: LoadBlob does one ranged Read per blob; LoadBlobs one per run of
+// neighbouring data blobs. Packs holding tree blobs, indexes and snapshots
+// are cached whole on local disk (see ObjectCache);
 // decrypted tree pages are kept in a small in-memory LRU; with
 // data_cache_bytes, data blobs are kept sealed in a capped disk cache
 // (BlobDiskCache). Open drops cached indexes, snapshots and tree packs the
@@ -86,6 +87,10 @@ struct OpenOptions {
   // and then needs the cache. Open and Init return kBusy when another
   // process holds it.
   std::string spool_dir;
+  // The bytes of the store's config object when the caller already read
+  // them (the command line checks the format version before it asks for
+  // the passphrase): Open then does not read it again.
+  std::string config_bytes;
 };
 
 struct InitOptions {
@@ -134,6 +139,9 @@ class Repository : public BlobStore {
   // opens, kCorrupt if every slot is damaged), loads every index (from the
   // cache where possible). A damaged index does not fail Open: it is listed
   // by DamagedIndexes() and the blobs of the other indexes stay readable.
+  // Round trips: the config, the listing of keys/ and that of index/ are
+  // asked for at once; a key slot that opened before comes from the cache
+  // (while keys/ still lists it), so a warm open is that one round trip.
   static Status Open(std::unique_ptr<Remote> remote, std::string_view passphrase,
                      const OpenOptions& opts, std::unique_ptr<Repository>* out);
   ~Repository() override;
@@ -144,6 +152,12 @@ class Repository : public BlobStore {
                   uint64_t* stored_bytes) override;
   bool HasBlob(BlobType type, const Hash& id) const override;
   Status LoadBlob(BlobType type, const Hash& id, std::string* plaintext) override;
+  // Data blobs in packs of the index (and with no data cache) are read in
+  // runs: one ranged Read per group of blobs of one pack lying at most
+  // 64 KiB apart, up to 8 MiB a read (core/repository_batch.cc). Anything
+  // else, and any blob whose run fails to read or open, goes through LoadBlob.
+  void LoadBlobs(BlobType type, const std::vector<Hash>& ids, std::vector<std::string>* plaintexts,
+                 std::vector<Status>* statuses) override;
   Status BlobSize(BlobType type, const Hash& id, uint64_t* size) const override;
   Status Flush() override;
   // Makes every blob SaveBlob has accepted so far survive a power cut (with

@@ -138,7 +138,8 @@ struct Repository::Impl {
   // Makes sure the tree pack is in the cache; *bytes receives it when it had
   // to be downloaded (so the caller can serve from memory if caching failed).
   Status CacheTreePack(const Hash& pack_id, std::string* bytes);
-  Status LoadIndexes(bool only_new);
+  // `listed` (optional): a listing of index/ made by the caller just now.
+  Status LoadIndexes(bool only_new, const std::vector<std::string>* listed = nullptr);
   Status SaveSealed(const std::string& dir, std::string_view label, std::string_view body,
                     bool cacheable, Hash* id, std::string* name);
 };

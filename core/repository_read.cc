@@ -83,15 +83,19 @@ Status Repository::DeleteObject(const std::string& name) {
   return Status::OK();
 }
 
-Status Repository::Impl::LoadIndexes(bool only_new) {
+Status Repository::Impl::LoadIndexes(bool only_new, const std::vector<std::string>* listed) {
   size_t known_before = 0;
   if (only_new) {
     std::shared_lock<std::shared_mutex> l(index_mu);
     known_before = index_objects.size();
   }
   std::vector<std::string> names;
-  Status s = remote->List("index/", [&](const ObjectInfo& o) { names.push_back(o.name); });
-  if (!s.ok()) return s.Annotate("listing index/");
+  if (listed) {
+    names = *listed;
+  } else {
+    Status s = remote->List("index/", [&](const ObjectInfo& o) { names.push_back(o.name); });
+    if (!s.ok()) return s.Annotate("listing index/");
+  }
   if (only_new) {
     DropVanishedIndexes(names, known_before);
     std::shared_lock<std::shared_mutex> l(index_mu);

@@ -103,6 +103,13 @@ class CountingRemote : public Remote {
     }
     return n;
   }
+  // Every "op name" counted so far, one per line (for failure messages).
+  std::string Dump() const {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string out;
+    for (const auto& [k, v] : counts_) out += k + " x" + std::to_string(v) + "\n";
+    return out;
+  }
   // Bytes returned by Reads whose "read name" starts with `prefix`.
   uint64_t BytesRead(const std::string& prefix) const {
     std::lock_guard<std::mutex> l(mu_);
