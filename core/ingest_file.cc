@@ -62,7 +62,7 @@ void IngestFile::DropCaches() {
 // --- Streaming ---------------------------------------------------------------
 
 void IngestFile::StartStream() {
-  writer_ = std::make_unique<FileWriter>(env_.store, *env_.chunker, env_.gear, env_.pool);
+  writer_ = std::make_unique<IngestStream>(env_.store, *env_.chunker, env_.gear, env_.pool);
   mode_ = Mode::kStreaming;
 }
 
@@ -114,7 +114,7 @@ Status IngestFile::Read(uint64_t offset, size_t len, std::string* out) {
   KLOSET_RETURN_IF_ERROR(Broken());
   if (offset >= size_ || len == 0) return Status::OK();
   const uint64_t end = offset + std::min<uint64_t>(len, size_ - offset);
-  // Bytes still inside the FileWriter cannot be read back: end the stream.
+  // Bytes still inside the stream cannot be read back: end the stream.
   if (mode_ == Mode::kStreaming && end > base_.size()) KLOSET_RETURN_IF_ERROR(EndStream());
   out->reserve(end - offset);
   Status s = VisitContent(offset, end, [out](const char* data, uint64_t n) {

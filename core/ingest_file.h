@@ -4,12 +4,12 @@
 //
 // Two ways in:
 //  * Streaming (the fast path): while writes arrive in order at offset ==
-//    size() (a new file, a file truncated to 0, appends), they feed a
-//    FileWriter directly, which chunks, hashes, compresses and encrypts them
-//    as they come (on env.pool if given). A write past the end streams a
+//    size() (a new file, a file truncated to 0, appends), they feed an
+//    IngestStream (core/ingest_stream.h), which chunks, hashes, compresses
+//    and encrypts them as they come (on its feeder thread and env.pool). A write past the end streams a
 //    hole first; growing by Truncate streams a hole.
 //  * Staged: anything else (a write before the end, a read of bytes still
-//    inside the FileWriter, a Truncate that shrinks) first finishes the
+//    inside the stream, a Truncate that shrinks) first finishes the
 //    stream so that its chunks become the base, then keeps the changed
 //    regions as sealed fixed-size blocks in a staging file of its own
 //    (core/staging_area.h). Reads merge staged blocks, the base chunks and
@@ -35,7 +35,7 @@
 //  * A construction whose chunk sizes do not add up to `size` fails every
 //    call (kCorrupt) until truncated to 0.
 //
-// No plaintext reaches the disk. Memory per file: the FileWriter's buffer
+// No plaintext reaches the disk. Memory per file: the stream's buffers
 // and in-flight chunks while streaming, one cached base chunk, a few blocks
 // and an index entry per staged block.
 //
@@ -57,6 +57,7 @@
 #include "core/chunker.h"
 #include "core/file_io.h"
 #include "core/ingest_base.h"
+#include "core/ingest_stream.h"
 #include "core/node.h"
 #include "core/staging_area.h"
 
@@ -144,7 +145,7 @@ class IngestFile {
   // Base bytes at or past base_valid_ read as zeros: min(base size, the
   // lowest size truncated to since the base was set). Never above size_.
   uint64_t base_valid_ = 0;
-  std::unique_ptr<FileWriter> writer_;  // kStreaming: continues after base_
+  std::unique_ptr<IngestStream> writer_;  // kStreaming: continues after base_
   std::map<uint64_t, Block> blocks_;    // staged blocks by index
   std::unique_ptr<StagingFile> file_;   // created with the first staged block
   uint64_t next_gen_ = 0;

@@ -89,6 +89,7 @@ class IngestTree {
   // The entry for "ingest" in the mount root.
   Status RootEntry(Entry* e);
 
+  // kNotFound comes with a negative entry (ino 0, entry_timeout set).
   Status Lookup(uint64_t parent, const std::string& name, Entry* e);
   void Forget(uint64_t ino, uint64_t n);
   Status GetAttr(uint64_t ino, struct stat* st, double* timeout);

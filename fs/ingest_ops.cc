@@ -73,7 +73,14 @@ Status IngestTree::RootEntry(Entry* e) {
 Status IngestTree::Lookup(uint64_t parent, const std::string& name, Entry* e) {
   DraftId id = 0;
   Node n;
-  KLOSET_RETURN_IF_ERROR(draft_->Lookup(ToId(parent), name, &id, &n));
+  Status s = draft_->Lookup(ToId(parent), name, &id, &n);
+  if (s.IsNotFound()) {
+    // Names here change only through the kernel, so it may cache their
+    // absence: cp's stat before open(O_CREAT) then costs one lookup, not two.
+    *e = Entry{};
+    e->entry_timeout = opts_.timeout_s;
+  }
+  KLOSET_RETURN_IF_ERROR(s);
   FillEntry(id, n, e);
   return Status::OK();
 }

@@ -3,7 +3,10 @@
 // and one fixed gear table.
 #pragma once
 
+#include <vector>
+
 #include "core/chunker.h"
+#include "core/node.h"
 #include "core/crypto.h"
 
 namespace kloset::testing {
@@ -23,6 +26,15 @@ inline const GearTable& TestGear() {
     return GearTable::FromKey(k);
   }();
   return table;
+}
+
+// Same ids, sizes and holes, in the same order.
+inline bool SameChunks(const std::vector<ChunkRef>& a, const std::vector<ChunkRef>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++) {
+    if (a[i].id != b[i].id || a[i].size != b[i].size || a[i].is_hole != b[i].is_hole) return false;
+  }
+  return true;
 }
 
 }  // namespace kloset::testing

@@ -15,6 +15,7 @@ namespace kloset {
 namespace {
 
 using testing::RandomData;
+using testing::SameChunks;
 using testing::SmallChunks;
 using testing::TestGear;
 
@@ -48,14 +49,6 @@ std::string ReadRange(const FileReader& r, uint64_t off, size_t len) {
   Status s = r.ReadAt(off, len, &out);
   REQUIRE(s.ok());
   return out;
-}
-
-bool SameChunks(const std::vector<ChunkRef>& a, const std::vector<ChunkRef>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); i++) {
-    if (a[i].id != b[i].id || a[i].size != b[i].size || a[i].is_hole != b[i].is_hole) return false;
-  }
-  return true;
 }
 
 }  // namespace
