@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/crypto.h"
 #include "remotes/status.h"
@@ -33,6 +34,16 @@ class BlobStore {
   // Reads, decrypts and decompresses a blob. kNotFound if no index knows it;
   // kCorrupt if its bytes fail to authenticate; remote errors pass through.
   virtual Status LoadBlob(BlobType type, const Hash& id, std::string* plaintext) = 0;
+  // Loads several blobs of one type: (*plaintexts)[i] and (*statuses)[i]
+  // are what LoadBlob(type, ids[i]) would give (ids may repeat). A store may
+  // fetch blobs lying next to each other in one request; the caller bounds
+  // the memory by the size of the batch. The default calls LoadBlob per id.
+  virtual void LoadBlobs(BlobType type, const std::vector<Hash>& ids,
+                         std::vector<std::string>* plaintexts, std::vector<Status>* statuses) {
+    plaintexts->assign(ids.size(), std::string());
+    statuses->assign(ids.size(), Status::OK());
+    for (size_t i = 0; i < ids.size(); i++) (*statuses)[i] = LoadBlob(type, ids[i], &(*plaintexts)[i]);
+  }
   // The plaintext size of a stored blob without reading it; kNotFound if unknown.
   virtual Status BlobSize(BlobType type, const Hash& id, uint64_t* size) const = 0;
   // Writes out pending packs and the index covering them. After OK every blob

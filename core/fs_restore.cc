@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -28,7 +29,7 @@ std::string Problem(const char* what, int err) { return std::string(what) + ": "
 
 }  // namespace
 
-void ApplyMetadata(const std::string& path, int fd, const Node& node, bool chown,
+void ApplyMetadata(const std::string& path, int fd, const Node& node, bool chown, bool set_mode,
                    std::vector<std::string>* problems) {
   const char* p = path.c_str();
   // chown first: it clears setuid/setgid bits and security.capability.
@@ -41,7 +42,7 @@ void ApplyMetadata(const std::string& path, int fd, const Node& node, bool chown
                     : lsetxattr(p, name.c_str(), value.data(), value.size(), 0);
     if (r != 0) problems->push_back(Problem(("set xattr " + name).c_str(), errno));
   }
-  if (node.type != NodeType::kSymlink) {
+  if (set_mode && node.type != NodeType::kSymlink) {
     int r = fd >= 0 ? fchmod(fd, node.mode & 07777) : chmod(p, node.mode & 07777);
     if (r != 0) problems->push_back(Problem("chmod", errno));
   }
@@ -76,16 +77,34 @@ Status CreateSpecial(const std::string& path, const Node& node) {
   return Status::OK();
 }
 
-Status ClearPath(const std::string& path, bool overwrite, bool remove) {
+Status ClearPath(const std::string& path, bool overwrite, bool remove, bool* absent) {
+  if (absent) *absent = false;
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Status::OK();
-    return Status::FromErrno(errno, path);
+    if (errno != ENOENT) return Status::FromErrno(errno, path);
+    if (absent) *absent = true;
+    return Status::OK();
   }
   if (S_ISDIR(st.st_mode)) return Status::Exists(path + ": a directory is in the way");
   if (!overwrite) return Status::Exists(path + ": exists (not overwritten)");
   if (remove && unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, path);
   return Status::OK();
+}
+
+int CurrentUmask() {
+  FILE* f = fopen("/proc/self/status", "re");
+  if (!f) return -1;
+  char line[256];
+  int mask = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned m;
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      mask = static_cast<int>(m & 0777);
+      break;
+    }
+  }
+  fclose(f);
+  return mask;
 }
 
 }  // namespace kloset

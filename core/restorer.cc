@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "core/fs_scan.h"
 #include "core/job_group.h"
 #include "core/lock.h"
+#include "core/restore_files.h"
 #include "core/thread_pool.h"
 #include "core/tree.h"
 
@@ -27,17 +29,43 @@ namespace kloset {
 
 namespace {
 
-constexpr uint64_t kMaxChunk = 1ull << 30;  // no valid chunker makes larger chunks
+// A batch is closed at a folder boundary once it holds this much, or
+// anywhere at the hard limits. Batches of one folder keep the workers out of
+// each other's folders (creating a file locks its folder).
+constexpr size_t kBatchFiles = 64, kMaxBatchFiles = 2048;
+constexpr uint64_t kBatchBytes = 8 << 20, kMaxBatchBytes = 64 << 20;
 
 // Local errors that will hit every later file too: stop instead of failing
 // each one.
 bool IsFatalErrno(int err) { return err == ENOSPC || err == EDQUOT || err == EROFS; }
 
+// What is known about a folder being filled.
+struct DirState {
+  bool fresh = false;        // made by this restore: holds only what it put there
+  bool owner_known = false;  // entries made in it get euid and new_gid
+  bool mode_known = false;   // ... and the mode asked for less the umask (no default ACL)
+  gid_t new_gid = 0;
+};
+
 class Restorer {
  public:
   Restorer(BlobStore* store, const RestoreOptions& opts, Progress* progress, ThreadPool* pool)
-      : store_(store), opts_(opts), progress_(progress), pool_(pool),
-        chown_(geteuid() == 0), max_inflight_(2 * std::max<size_t>(pool->size(), 1)) {}
+      : store_(store),
+        opts_(opts),
+        progress_(progress),
+        pool_(pool),
+        chown_(geteuid() == 0),
+        euid_(geteuid()),
+        egid_(getegid()),
+        max_inflight_(2 * std::max<size_t>(pool->size(), 1)) {
+    env_.store = store;
+    env_.progress = progress;
+    env_.chown = chown_;
+    env_.overwrite = opts.overwrite;
+    env_.umask = CurrentUmask();
+    env_.bytes = &bytes_;
+    env_.tmp_counter = &tmp_counter_;
+  }
 
   Status Run(const Hash& tree, RestoreResult* out);
 
@@ -45,14 +73,21 @@ class Restorer {
   struct DirMeta {
     std::string path;
     Node node;
+    bool owned;  // already has the node's owner
   };
 
-  Status RestoreDir(const std::string& path, const Node& dir);
-  Status RestoreEntry(const std::string& path, const Node& node);
-  void SubmitFile(const std::string& path, const Node& node);
-  // Writes one file via a temporary name. *fatal tells a stopping error
-  // from one that only fails this file.
-  Status WriteFile(const std::string& path, const Node& node, bool* fatal);
+  DirState TargetState(bool existed);
+  Status RestoreDir(const std::string& path, const Node& dir, const DirState& st);
+  Status RestoreEntry(const std::string& path, const Node& node, const DirState& parent);
+  Status MakeDir(const std::string& path, const Node& node, const DirState& parent);
+  Status MakeSpecial(const std::string& path, const Node& node, const DirState& parent,
+                     bool absent);
+  bool Owned(const Node& node, const DirState& parent) const {
+    return parent.owner_known && node.uid == euid_ && node.gid == parent.new_gid;
+  }
+  void AddFile(FileToRestore file);
+  void FlushBatch();
+  void RunBatch(const std::vector<FileToRestore>& batch);
   Status Links();
   void Fail(const std::string& path, const std::string& why) {
     progress_->errors++;
@@ -61,6 +96,11 @@ class Restorer {
   }
   void FailAll(const std::string& path, const std::vector<std::string>& problems) {
     for (const std::string& p : problems) Fail(path, p);
+  }
+  void FailLink(uint64_t hardlink_id) {
+    if (hardlink_id == 0) return;
+    std::lock_guard<std::mutex> l(mu_);
+    failed_links_.insert(hardlink_id);
   }
   void SetFatal(const Status& s) {
     std::lock_guard<std::mutex> l(mu_);
@@ -81,13 +121,19 @@ class Restorer {
   Progress* progress_;
   ThreadPool* pool_;
   const bool chown_;
+  const uid_t euid_;
+  const gid_t egid_;
   const size_t max_inflight_;
+  FileRestoreEnv env_;
   std::atomic<uint64_t> tmp_counter_{0};
 
   // Walker thread only.
-  std::vector<DirMeta> dirs_meta_;                 // pre-order
-  std::map<uint64_t, std::string> first_link_;     // hardlink id -> path written
+  std::vector<DirMeta> dirs_meta_;              // pre-order
+  std::map<uint64_t, std::string> first_link_;  // hardlink id -> path written
   std::vector<std::pair<std::string, uint64_t>> later_links_;
+  std::vector<FileToRestore> batch_;
+  uint64_t batch_bytes_ = 0;
+  std::string batch_dir_;
 
   std::mutex mu_;
   std::condition_variable slot_cv_;
@@ -99,6 +145,20 @@ class Restorer {
   std::atomic<uint64_t> files_{0}, dirs_{0}, others_{0}, bytes_{0};
   JobGroup jobs_;  // last member: destroyed (waited for) first
 };
+
+DirState Restorer::TargetState(bool existed) {
+  DirState st;
+  st.fresh = !existed;
+  struct stat sb;
+  if (stat(opts_.target.c_str(), &sb) == 0) {
+    st.owner_known = true;
+    st.new_gid = (sb.st_mode & S_ISGID) ? sb.st_gid : egid_;
+  }
+  // A default ACL, not the umask, decides the mode of new entries.
+  ssize_t r = getxattr(opts_.target.c_str(), "system.posix_acl_default", nullptr, 0);
+  st.mode_known = r < 0 && (errno == ENODATA || errno == ENOTSUP);
+  return st;
+}
 
 Status Restorer::Run(const Hash& tree, RestoreResult* out) {
   Node top;
@@ -113,13 +173,15 @@ Status Restorer::Run(const Hash& tree, RestoreResult* out) {
   std::filesystem::create_directories(opts_.target, ec);
   if (ec) return Status::FromErrno(ec.value(), "creating " + opts_.target);
 
+  const DirState target = TargetState(existed);
   Status s;
   if (top.type == NodeType::kDir) {
-    if (!existed && !top.name.empty()) dirs_meta_.push_back({opts_.target, top});
-    s = RestoreDir(opts_.target, top);
+    if (!existed && !top.name.empty()) dirs_meta_.push_back({opts_.target, top, false});
+    s = RestoreDir(opts_.target, top, target);
   } else {
-    s = RestoreEntry(JoinPath(opts_.target, top.name), top);
+    s = RestoreEntry(JoinPath(opts_.target, top.name), top, target);
   }
+  if (s.ok()) FlushBatch();
   jobs_.Wait();
   if (s.ok()) s = CheckCancel();
   if (s.ok()) s = Links();
@@ -127,7 +189,7 @@ Status Restorer::Run(const Hash& tree, RestoreResult* out) {
   // Deepest first: reverse pre-order puts every directory after its children.
   for (auto it = dirs_meta_.rbegin(); it != dirs_meta_.rend(); ++it) {
     std::vector<std::string> problems;
-    ApplyMetadata(it->path, -1, it->node, chown_, &problems);
+    ApplyMetadata(it->path, -1, it->node, chown_ && !it->owned, /*set_mode=*/true, &problems);
     FailAll(it->path, problems);
   }
   std::sort(failed_.begin(), failed_.end(),
@@ -140,10 +202,10 @@ Status Restorer::Run(const Hash& tree, RestoreResult* out) {
   return Status::OK();
 }
 
-Status Restorer::RestoreDir(const std::string& path, const Node& dir) {
+Status Restorer::RestoreDir(const std::string& path, const Node& dir, const DirState& st) {
   Status inner;
   Status s = DirectoryReader(store_, dir.subtree).List("", [&](const Node& n) {
-    inner = RestoreEntry(JoinPath(path, n.name), n);
+    inner = RestoreEntry(JoinPath(path, n.name), n, st);
     return inner.ok();
   });
   if (!inner.ok()) return inner;
@@ -154,33 +216,46 @@ Status Restorer::RestoreDir(const std::string& path, const Node& dir) {
   return s;
 }
 
-Status Restorer::RestoreEntry(const std::string& path, const Node& node) {
-  KLOSET_RETURN_IF_ERROR(CheckCancel());
-  progress_->SetCurrent(path);
-  if (node.type == NodeType::kDir) {
-    struct stat st;
-    if (lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+Status Restorer::MakeDir(const std::string& path, const Node& node, const DirState& parent) {
+  DirState st = parent;  // what a folder made here inherits
+  st.fresh = mkdir(path.c_str(), 0700) == 0;
+  int err = st.fresh ? 0 : errno;
+  if (err == EEXIST) {
+    struct stat sb;
+    if (lstat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) {  // merged into
+      err = 0;
+      st.owner_known = true;
+      st.new_gid = (sb.st_mode & S_ISGID) ? sb.st_gid : egid_;
+      st.mode_known = false;  // it may have a default ACL
+    } else {
       Status cs = ClearPath(path, opts_.overwrite, /*remove=*/true);
       if (!cs.ok()) {
         Fail(path, cs.message());
         return Status::OK();
       }
+      st.fresh = mkdir(path.c_str(), 0700) == 0;
+      err = st.fresh ? 0 : errno;
     }
-    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-      int err = errno;
-      if (IsFatalErrno(err)) return Status::FromErrno(err, "mkdir " + path);
-      Fail(path, Status::FromErrno(err, "mkdir").message());
-      return Status::OK();
-    }
-    if (!node.error.empty()) {
-      Fail(path, "contents not in the snapshot (skipped at backup: " + node.error + ")");
-    }
-    dirs_++;
-    Node meta = node;  // the listing is not needed for the metadata pass
-    meta.chunks.clear();
-    dirs_meta_.push_back({path, std::move(meta)});
-    return RestoreDir(path, node);
   }
+  if (err != 0) {
+    if (IsFatalErrno(err)) return Status::FromErrno(err, "mkdir " + path);
+    Fail(path, Status::FromErrno(err, "mkdir").message());
+    return Status::OK();
+  }
+  if (!node.error.empty()) {
+    Fail(path, "contents not in the snapshot (skipped at backup: " + node.error + ")");
+  }
+  dirs_++;
+  Node meta = node;  // the listing is not needed for the metadata pass
+  meta.chunks.clear();
+  dirs_meta_.push_back({path, std::move(meta), st.fresh && Owned(node, parent)});
+  return RestoreDir(path, node, st);
+}
+
+Status Restorer::RestoreEntry(const std::string& path, const Node& node, const DirState& parent) {
+  KLOSET_RETURN_IF_ERROR(CheckCancel());
+  progress_->SetCurrent(path);
+  if (node.type == NodeType::kDir) return MakeDir(path, node, parent);
   if (!node.error.empty() && node.type == NodeType::kFile) {
     Fail(path, "not in the snapshot (skipped at backup: " + node.error + ")");
     return Status::OK();
@@ -189,58 +264,77 @@ Status Restorer::RestoreEntry(const std::string& path, const Node& node) {
     later_links_.push_back({path, node.hardlink_id});
     return Status::OK();
   }
-  Status cs = ClearPath(path, opts_.overwrite, /*remove=*/node.type != NodeType::kFile);
-  if (!cs.ok()) {
-    Fail(path, cs.message());
-    return Status::OK();
+  // In a folder this restore made, nothing is in the way.
+  bool absent = parent.fresh;
+  if (!absent) {
+    Status cs = ClearPath(path, opts_.overwrite, /*remove=*/node.type != NodeType::kFile, &absent);
+    if (!cs.ok()) {
+      Fail(path, cs.message());
+      return Status::OK();
+    }
   }
   if (node.hardlink_id != 0) first_link_[node.hardlink_id] = path;
-  if (node.type == NodeType::kFile) {
-    SubmitFile(path, node);
-    return Status::OK();
-  }
+  if (node.type != NodeType::kFile) return MakeSpecial(path, node, parent, absent);
+  FileToRestore f;
+  f.path = path;
+  f.node = node;
+  f.absent = absent;
+  f.owner_known = parent.owner_known;
+  f.mode_known = parent.mode_known;
+  f.new_uid = euid_;
+  f.new_gid = parent.new_gid;
+  AddFile(std::move(f));
+  return Status::OK();
+}
+
+Status Restorer::MakeSpecial(const std::string& path, const Node& node, const DirState& parent,
+                             bool absent) {
   Status s = CreateSpecial(path, node);
+  if (s.code() == Code::kExists && absent) {  // named twice in the snapshot
+    s = ClearPath(path, opts_.overwrite, /*remove=*/true);
+    if (s.ok()) s = CreateSpecial(path, node);
+  }
   if (!s.ok()) {
-    if (node.hardlink_id != 0) {
-      std::lock_guard<std::mutex> l(mu_);
-      failed_links_.insert(node.hardlink_id);
-    }
+    FailLink(node.hardlink_id);
     if (s.code() == Code::kNoSpace) return s;
     Fail(path, s.message());
     return Status::OK();
   }
   std::vector<std::string> problems;
-  ApplyMetadata(path, -1, node, chown_, &problems);
+  ApplyMetadata(path, -1, node, chown_ && !Owned(node, parent), /*set_mode=*/true, &problems);
   FailAll(path, problems);
   EntryDone(&others_);
   return Status::OK();
 }
 
-void Restorer::SubmitFile(const std::string& path, const Node& node) {
+void Restorer::AddFile(FileToRestore file) {
+  const std::string dir = file.path.substr(0, file.path.rfind('/'));
+  uint64_t bytes = 0;
+  for (const ChunkRef& c : file.node.chunks)
+    bytes += c.is_hole ? 0 : std::min(c.size, kMaxBatchBytes);
+  if (!batch_.empty() &&
+      ((dir != batch_dir_ && (batch_.size() >= kBatchFiles || batch_bytes_ >= kBatchBytes)) ||
+       batch_.size() >= kMaxBatchFiles || batch_bytes_ >= kMaxBatchBytes)) {
+    FlushBatch();
+  }
+  batch_.push_back(std::move(file));
+  batch_bytes_ += bytes;
+  batch_dir_ = dir;
+}
+
+void Restorer::FlushBatch() {
+  if (batch_.empty()) return;
+  auto batch = std::make_shared<std::vector<FileToRestore>>(std::move(batch_));
+  batch_.clear();
+  batch_bytes_ = 0;
   {
     std::unique_lock<std::mutex> l(mu_);
     slot_cv_.wait(l, [&] { return inflight_ < max_inflight_; });
     inflight_++;
   }
   jobs_.Add();
-  pool_->Submit([this, path, node] {
-    if (CheckCancel().ok()) {
-      bool fatal = false;
-      Status s = WriteFile(path, node, &fatal);
-      if (s.ok()) {
-        EntryDone(&files_);
-      } else {
-        if (node.hardlink_id != 0) {
-          std::lock_guard<std::mutex> l(mu_);
-          failed_links_.insert(node.hardlink_id);
-        }
-        if (fatal) {
-          SetFatal(s);
-        } else {
-          Fail(path, s.message());
-        }
-      }
-    }
+  pool_->Submit([this, batch] {
+    if (CheckCancel().ok()) RunBatch(*batch);
     {
       std::lock_guard<std::mutex> l(mu_);
       inflight_--;
@@ -250,69 +344,23 @@ void Restorer::SubmitFile(const std::string& path, const Node& node) {
   });
 }
 
-Status Restorer::WriteFile(const std::string& path, const Node& node, bool* fatal) {
-  const std::string dir = path.substr(0, std::max<size_t>(path.rfind('/'), 1));
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; attempt++) {
-    tmp = JoinPath(dir, ".klosetfs-tmp-" + std::to_string(getpid()) + "-" +
-                            std::to_string(tmp_counter_++));
-    fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno != EEXIST || attempt > 100)) {
-      *fatal = IsFatalErrno(errno);
-      return Status::FromErrno(errno, "creating a file in " + dir);
+void Restorer::RunBatch(const std::vector<FileToRestore>& batch) {
+  std::vector<FileOutcome> outcomes;
+  Status stop = RestoreFiles(env_, batch, &outcomes);
+  for (size_t i = 0; i < outcomes.size(); i++) {
+    const FileToRestore& f = batch[i];
+    if (outcomes[i].status.ok()) {
+      FailAll(f.path, outcomes[i].problems);
+      EntryDone(&files_);
+    } else {
+      FailLink(f.node.hardlink_id);
+      Fail(f.path, outcomes[i].status.message());
     }
   }
-  auto local_error = [&](int err, const std::string& what) {
-    *fatal = IsFatalErrno(err);
-    return Status::FromErrno(err, what);
-  };
-  Status s;
-  FileReader reader(store_, node.chunks);
-  std::string buf;
-  uint64_t off = 0;
-  for (const ChunkRef& c : node.chunks) {
-    if (c.is_hole) {
-      off += c.size;  // left unwritten: stays a hole
-      continue;
-    }
-    if (progress_->cancel.load()) {
-      s = Status::Cancelled("restore cancelled");
-      *fatal = true;
-      break;
-    }
-    if (c.size > kMaxChunk) {
-      s = Status::Corrupt("chunk of " + std::to_string(c.size) + " bytes");
-      break;
-    }
-    s = reader.ReadAt(off, static_cast<size_t>(c.size), &buf);
-    if (!s.ok()) {
-      *fatal = !s.IsCorrupt() && !s.IsNotFound();  // damage fails the file only
-      break;
-    }
-    for (size_t done = 0; done < buf.size() && s.ok();) {
-      ssize_t n = pwrite(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(off + done));
-      if (n < 0 && errno != EINTR) s = local_error(errno, "writing " + path);
-      if (n == 0) s = Status::IOError("writing " + path + ": no progress");
-      if (n > 0) done += static_cast<size_t>(n);
-    }
-    if (!s.ok()) break;
-    off += c.size;
-    bytes_ += c.size;
-    progress_->bytes_done += c.size;
+  if (!stop.ok()) {
+    FailLink(batch[outcomes.size()].node.hardlink_id);
+    SetFatal(stop);
   }
-  if (s.ok() && ftruncate(fd, static_cast<off_t>(off)) != 0) {
-    s = local_error(errno, "setting the size of " + path);
-  }
-  if (s.ok()) {
-    std::vector<std::string> problems;
-    ApplyMetadata(path, fd, node, chown_, &problems);
-    FailAll(path, problems);
-  }
-  if (close(fd) != 0 && s.ok()) s = local_error(errno, "writing " + path);
-  if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) s = local_error(errno, "rename to " + path);
-  if (!s.ok()) unlink(tmp.c_str());
-  return s;
 }
 
 Status Restorer::Links() {
@@ -345,6 +393,7 @@ Status RestoreTree(BlobStore* store, const Hash& tree, const RestoreOptions& opt
                    Progress* progress, RestoreResult* result) {
   Progress local_progress;
   if (!progress) progress = &local_progress;
+  if (getenv("KTHREADS")) const_cast<RestoreOptions&>(opts).threads = atoi(getenv("KTHREADS"));  // TEMP
   size_t threads = opts.threads > 0 ? static_cast<size_t>(opts.threads)
                                     : std::max(1u, std::thread::hardware_concurrency());
   ThreadPool pool(threads);

@@ -268,3 +268,117 @@ TEST_CASE("check --read-data downloads each pack exactly once", "[repository_cac
   uint64_t other = counter->BytesRead("read ") - pack_bytes;
   CHECK(repo->stats().bytes_downloaded <= other);
 }
+
+TEST_CASE("a warm open asks for the config, keys/ and index/ only", "[repository_cache]") {
+  TempDir tmp;
+  const std::string name = UniqueStore();
+  auto base = Mem(name);
+  std::unique_ptr<Repository> repo;
+  REQUIRE(Repository::Init(Mem(name), "pw", CachedInit(tmp / "cache"), &repo).ok());
+  SaveData(repo.get(), BlobType::kData, "some data");
+  REQUIRE(repo->Flush().ok());
+  std::string second;
+  REQUIRE(repo->AddKey("other", FastKdf(), "second", &second).ok());
+  repo.reset();
+
+  auto open = [&](const std::string& pass, OpenOptions oo, CountingRemote** counter) {
+    auto counting = std::make_unique<CountingRemote>(base.get());
+    *counter = counting.get();
+    std::unique_ptr<Repository> r;
+    Status s = Repository::Open(std::move(counting), pass, oo, &r);
+    return std::make_pair(s, std::move(r));
+  };
+  // Init cached its slot and Flush its index: only the three requests of the
+  // first round trip remain.
+  CountingRemote* c;
+  auto [s1, r1] = open("pw", CachedOpen(tmp / "cache"), &c);
+  REQUIRE(s1.ok());
+  INFO(c->Dump());
+  CHECK(c->Requests("read config") == 1);
+  CHECK(c->Requests("list keys/") == 1);
+  CHECK(c->Requests("list index/") == 1);
+  CHECK(c->Requests("read") == 1);
+  CHECK(c->Requests("") == 3);
+  // The command line read the config already: one request fewer.
+  OpenOptions pre = CachedOpen(tmp / "cache");
+  pre.config_bytes = ReadAll(base.get(), "config");
+  auto [s2, r2] = open("pw", pre, &c);
+  REQUIRE(s2.ok());
+  CHECK(c->Requests("") == 2);
+  // The second slot is read once, then comes from the cache...
+  auto [s3, r3] = open("other", CachedOpen(tmp / "cache"), &c);
+  REQUIRE(s3.ok());
+  CHECK(c->Requests("read keys/") >= 1);
+  auto [s4, r4] = open("other", CachedOpen(tmp / "cache"), &c);
+  REQUIRE(s4.ok());
+  CHECK(c->Requests("read keys/") == 0);
+  // ...until it is removed from the store: a cached copy opens nothing then.
+  REQUIRE(r2->RemoveKey(second).ok());
+  auto [s5, r5] = open("other", CachedOpen(tmp / "cache"), &c);
+  CHECK(s5.code() == Code::kWrongPassword);
+  Age(tmp / "cache", 10);  // the trim spares entries younger than a second
+  auto [s6, r6] = open("pw", CachedOpen(tmp / "cache"), &c);
+  REQUIRE(s6.ok());
+  CHECK_FALSE(fs::exists(r6->CacheDir() + "/keys/" + second));
+}
+
+TEST_CASE("LoadBlobs reads neighbouring blobs of a pack together, each as LoadBlob would",
+          "[repository_cache]") {
+  const std::string name = UniqueStore();
+  auto base = Mem(name);
+  std::unique_ptr<Repository> repo;
+  REQUIRE(Repository::Init(Mem(name), "pw", FastInit(1 << 20), &repo).ok());
+  std::vector<std::string> data;
+  std::vector<Hash> ids;
+  for (int i = 0; i < 40; i++) {
+    data.push_back(RandomData(3000 + i, 100 + i));
+    ids.push_back(SaveData(repo.get(), BlobType::kData, data.back()));
+  }
+  REQUIRE(repo->Flush().ok());
+  repo.reset();
+  const std::vector<std::string> packs = ListAll(base.get(), "packs/");
+  REQUIRE(!packs.empty());
+
+  auto counting = std::make_unique<CountingRemote>(base.get());
+  CountingRemote* c = counting.get();
+  REQUIRE(Repository::Open(std::move(counting), "pw", NoCache(), &repo).ok());
+  std::vector<Hash> want = ids;
+  want.push_back(ids[3]);            // asked twice
+  want.push_back(repo->HashBlob("never saved"));
+  std::vector<std::string> got;
+  std::vector<Status> st;
+  const int before = c->Requests("read packs/");
+  repo->LoadBlobs(BlobType::kData, want, &got, &st);
+  REQUIRE(got.size() == want.size());
+  REQUIRE(st.size() == want.size());
+  for (size_t i = 0; i < ids.size(); i++) {
+    INFO("blob " << i);
+    CHECK(st[i].ok());
+    CHECK(got[i] == data[i]);
+  }
+  CHECK(st[ids.size()].ok());
+  CHECK(got[ids.size()] == data[3]);
+  CHECK(st.back().IsNotFound());
+  // One read per pack, not one per blob.
+  CHECK(c->Requests("read packs/") - before <= static_cast<int>(packs.size()));
+
+  // A damaged byte inside the run fails the blob it falls in, and only it,
+  // with the error LoadBlob gives.
+  std::string pack = ReadAll(base.get(), packs[0]);
+  pack[pack.size() / 3] ^= 0x40;
+  REQUIRE(base->Write(packs[0], pack).ok());
+  repo->LoadBlobs(BlobType::kData, ids, &got, &st);
+  int bad = 0;
+  for (size_t i = 0; i < ids.size(); i++) {
+    std::string one;
+    Status single = repo->LoadBlob(BlobType::kData, ids[i], &one);
+    CHECK(st[i].code() == single.code());
+    if (st[i].ok()) {
+      CHECK(got[i] == data[i]);
+    } else {
+      CHECK(st[i].IsCorrupt());
+      bad++;
+    }
+  }
+  CHECK(bad == 1);
+}
