@@ -4,6 +4,11 @@
 
 namespace kloset::fs {
 
+// Bookkeeping of one cached chunk (slot, map and list nodes, string
+// header), counted against the capacity so that a cache of tiny chunks
+// (small files) stays within it too.
+constexpr size_t kSlotOverhead = 256;
+
 struct ChunkCache::Slot {
   bool done = false;
   Status status;
@@ -53,7 +58,7 @@ void ChunkCache::Load(const Hash& id, const std::shared_ptr<Slot>& slot) {
     lru_.push_front(id);
     slot->lru_pos = lru_.begin();
     slot->in_lru = true;
-    bytes_ += slot->data->size();
+    bytes_ += slot->data->size() + kSlotOverhead;
     EvictLocked();
   } else {
     // Forget failed loads so a later read retries (the remote may recover).
@@ -69,7 +74,7 @@ void ChunkCache::EvictLocked() {
     lru_.pop_back();
     auto it = slots_.find(victim);
     if (it != slots_.end()) {
-      bytes_ -= it->second->data->size();
+      bytes_ -= it->second->data->size() + kSlotOverhead;
       slots_.erase(it);
     }
   }

@@ -1,6 +1,7 @@
 // ChunkCache: decoded data chunks in memory, shared by every open file of a
 // mount, with single-flight loading (two readers of one chunk fetch it once)
-// and asynchronous prefetch for read-ahead. Bounded by bytes (LRU); chunks
+// and asynchronous prefetch for read-ahead. Bounded by bytes (LRU; each
+// chunk also counts a fixed bookkeeping overhead); chunks
 // being read stay alive through their shared_ptr even when evicted.
 //
 // Thread safety: all methods may be called from any thread. The BlobStore

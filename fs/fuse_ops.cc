@@ -45,6 +45,8 @@ void OpInit(void*, struct fuse_conn_info* conn) {
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Entry e;
   Status s = Fs(req)->Lookup(parent, name, &e);
+  // A missing name with a timeout is a negative entry the kernel may cache.
+  if (s.IsNotFound() && e.ino == 0 && e.entry_timeout > 0) s = Status::OK();
   if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
   fuse_entry_param p;
   ToParam(e, &p);
@@ -139,6 +141,12 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   // files change, and only through us, so the kernel drops it at open.
   const bool snapshot_file = !(fh & (1ull << 63));
   fi->keep_cache = snapshot_file;
+  // A file whose text is made at open bypasses the page cache, so readers
+  // get all of it whatever size stat said.
+  if (KlosetFs::IsGeneratedFile(ino)) {
+    fi->keep_cache = false;
+    fi->direct_io = true;
+  }
   // Nothing to flush in a snapshot: close(2) then costs no round trip.
   fi->noflush = snapshot_file;
   fuse_reply_open(req, fi);

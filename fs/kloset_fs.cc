@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "core/tree.h"
 #include "fs/ingest.h"
 #include "fs/kloset_fs_internal.h"
 #include "fs/log.h"
+#include "fs/stats_file.h"
 
 namespace kloset::fs {
 
@@ -79,6 +81,7 @@ KlosetFs::KlosetFs(Repository* repo, FsOptions opts, SnapshotLoader loader)
   fixed(kTagsIno, Kind::kTagsDir, "tags");
   fixed(kLatestIno, Kind::kLatest, "latest");
   fixed(6, Kind::kIngestRoot, "ingest");
+  fixed(kStatsIno, Kind::kStatsFile, kStatsFileName);
 }
 
 KlosetFs::~KlosetFs() {
@@ -88,6 +91,20 @@ KlosetFs::~KlosetFs() {
 }
 
 Status KlosetFs::Start() { return Refresh(true); }
+
+Status KlosetFs::StartWritable(const IngestOptions& opts) {
+  // A failed lock is taken again by EnableIngest, which explains the failure.
+  std::thread locker([this] {
+    if (!StoreLock::Acquire(repo_, LockKind::kShared, &ingest_lock_).ok()) ingest_lock_.reset();
+  });
+  Status s = Start();
+  locker.join();
+  if (!s.ok()) {
+    ingest_lock_.reset();
+    return s;
+  }
+  return EnableIngest(opts).Annotate("ingest/");
+}
 
 Status KlosetFs::Refresh(bool force) {
   std::lock_guard<std::mutex> r(refresh_mu_);
@@ -149,7 +166,7 @@ KlosetFs::InodePtr KlosetFs::Intern(uint64_t parent, const std::string& name,
 
 void KlosetFs::Forget(uint64_t ino, uint64_t nlookup) {
   if (ingest_ && IngestTree::Owns(ino)) return ingest_->Forget(ino, nlookup);
-  if (ino <= kLatestIno) return;  // fixed inodes live for the whole mount
+  if (ino <= kStatsIno) return;  // fixed inodes live for the whole mount
   std::lock_guard<std::mutex> l(inodes_mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
@@ -212,11 +229,14 @@ Status KlosetFs::Child(const InodePtr& dir, const std::string& name, InodePtr* o
     *out = Intern(dir->ino, name, [&] { return MakeEntry(snap, node); });
     return Status::OK();
   }
-  if (dir->kind == Kind::kLink || dir->kind == Kind::kLatest)
+  if (dir->kind == Kind::kLink || dir->kind == Kind::kLatest || dir->kind == Kind::kStatsFile)
     return Status::InvalidArgument("not a directory");
   if (dir->kind == Kind::kRoot) {
-    static const std::pair<const char*, uint64_t> kFixed[] = {
-        {"snapshots", kSnapshotsIno}, {"hosts", kHostsIno}, {"tags", kTagsIno}, {"latest", kLatestIno}};
+    static const std::pair<const char*, uint64_t> kFixed[] = {{"snapshots", kSnapshotsIno},
+                                                              {"hosts", kHostsIno},
+                                                              {"tags", kTagsIno},
+                                                              {"latest", kLatestIno},
+                                                              {kStatsFileName, kStatsIno}};
     for (auto& [n, ino] : kFixed) {
       if (name != n) continue;
       if (ino == kLatestIno) {
@@ -280,6 +300,15 @@ void KlosetFs::Stat(const Inode& n, struct stat* st) const {
     st->st_mode = S_IFLNK | 0777;
     st->st_nlink = 1;
     st->st_size = static_cast<off_t>(n.key.size());
+    return;
+  }
+  if (n.kind == Kind::kStatsFile) {
+    // The size of the text as it would be now; reads (direct_io) see the
+    // text made at their open, whatever its size.
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = static_cast<off_t>(StatsText().size());
+    st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = time(nullptr);
     return;
   }
   st->st_mode = S_IFDIR | 0555;

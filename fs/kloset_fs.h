@@ -3,8 +3,9 @@
 // libfuse low-level API one-to-one; everything here is tested without a
 // mount (tests/kloset_fs_test.cc).
 //
-// Inodes. 1 is the root, 2 snapshots/, 3 hosts/, 4 tags/, 5 latest; those
-// live for the whole mount. Every other inode is made by Lookup (or ReadDir
+// Inodes. 1 is the root, 2 snapshots/, 3 hosts/, 4 tags/, 5 latest, 6
+// ingest/, 7 the statistics file (fs/stats_file.h); those live for the whole
+// mount. Every other inode is made by Lookup (or ReadDir
 // with plus = true) for a (parent inode, name) pair, reused while the kernel
 // holds a reference to it, and dropped when Forget brings its lookup count to
 // zero (libfuse's nlookup protocol). Memory is therefore bounded by what the
@@ -42,6 +43,7 @@
 namespace kloset::fs {
 
 constexpr uint64_t kRootIno = 1, kSnapshotsIno = 2, kHostsIno = 3, kTagsIno = 4, kLatestIno = 5;
+constexpr uint64_t kStatsIno = 7;  // MOUNTPOINT/.klosetfs-stats.json
 
 struct FsOptions {
   // A listing of the root, snapshots/, hosts/ or tags/ rereads the snapshot
@@ -51,6 +53,11 @@ struct FsOptions {
   size_t cache_bytes = 256u << 20;  // decoded chunks kept in memory
   int readahead_chunks = 4;         // chunks fetched ahead of a sequential reader
   int fetch_threads = 8;            // parallel chunk fetches
+  // Opening a file starts fetching the first chunk of each of the next this
+  // many files of its directory (name order, as tar, cp -r and rsync read
+  // them), up to prefetch_bytes in all; 0 = off.
+  int prefetch_files = 16;
+  size_t prefetch_bytes = 8u << 20;
   // Kernel cache lifetimes. Snapshot contents never change, so their entries
   // and attributes may be cached for as long as the kernel likes.
   double immutable_timeout_s = 86400;
@@ -84,6 +91,8 @@ class KlosetFs {
   // when force), and the store's index so new snapshots' blobs are found.
   Status Refresh(bool force);
 
+  // On kNotFound, out->entry_timeout > 0 (with ino 0) lets the kernel cache
+  // the name's absence that long.
   Status Lookup(uint64_t parent, const std::string& name, Entry* out);
   void Forget(uint64_t ino, uint64_t nlookup);
   Status GetAttr(uint64_t ino, struct stat* st, double* timeout);
@@ -101,6 +110,9 @@ class KlosetFs {
 
   // kPermission (EROFS at the edge) for any write access.
   Status Open(uint64_t ino, int flags, uint64_t* fh);
+  // Files whose text is made at open (the statistics file): their size is
+  // known only then, so the FUSE edge opens them with direct_io.
+  static bool IsGeneratedFile(uint64_t ino) { return ino == kStatsIno; }
   Status Read(uint64_t fh, uint64_t offset, size_t size, std::string* out);
   void Release(uint64_t fh);
 
@@ -111,9 +123,17 @@ class KlosetFs {
   // --- The writable ingest/ tree (fs/ingest.h) -------------------------------
   // Adds ingest/ to the root. Without it every write is kReadOnly (EROFS).
   Status EnableIngest(const IngestOptions& opts);
+  // Start() and EnableIngest() (its errors annotated "ingest/"), with the
+  // store lock of ingest/ taken while the snapshot list loads: a round trip
+  // fewer before the mount is ready.
+  Status StartWritable(const IngestOptions& opts);
   IngestTree* ingest() const { return ingest_.get(); }
   // The control socket path the mount root reports (fs/control.h).
   void set_control_path(const std::string& path) { control_path_ = path; }
+  // STORE as the user named it, for the statistics file.
+  void set_store_name(const std::string& store) { store_name_ = store; }
+  // The statistics file's text as it would be made now (fs/stats_file.h).
+  std::string StatsText() const;
 
   Status Create(uint64_t parent, const std::string& name, uint32_t mode, int flags, uint32_t uid,
                 uint32_t gid, Entry* e, uint64_t* fh);
@@ -153,9 +173,15 @@ class KlosetFs {
                       const std::function<bool(const std::string&, const InodePtr&)>& fn);
   void Stat(const Inode& n, struct stat* st) const;
   void FillEntry(const InodePtr& n, Entry* e) const;
+  // Starts loading the first chunks of the files after `n` in its directory
+  // that the kernel knows of (interned inodes), without waiting for them.
+  void PrefetchFollowing(const Inode& n);
   InodePtr MakeEntry(const std::shared_ptr<const Snapshot>& snap, const Node& node);
   InodePtr MakeLink(const std::string& target);
   InodePtr MakeVirtualDir(int kind, const std::string& key);
+  // fs/kloset_fs_stats.cc: the statistics file.
+  Status OpenStats(int flags, uint64_t* fh);
+  Status ReadGenerated(const FileHandle& h, uint64_t offset, size_t size, std::string* out);
 
   Repository* repo_;
   FsOptions opts_;
@@ -165,10 +191,12 @@ class KlosetFs {
   // uncommitted draft references (docs/FORMAT.md, "Locking").
   std::unique_ptr<StoreLock> ingest_lock_;
   std::string control_path_;
+  std::string store_name_;
   SnapshotLoader loader_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ChunkCache> cache_;
   time_t mount_time_;
+  std::chrono::steady_clock::time_point start_time_ = std::chrono::steady_clock::now();
 
   std::mutex refresh_mu_;  // one refresh at a time; taken before layout_mu_
   std::mutex layout_mu_;

@@ -7,6 +7,7 @@
 #include "fs/ingest.h"
 #include "fs/kloset_fs_internal.h"
 #include "fs/log.h"
+#include "fs/stats_file.h"
 
 namespace kloset::fs {
 
@@ -16,7 +17,8 @@ Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh, bool* cacheable) {
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   bool is_dir = n->kind == Kind::kEntry ? n->node.type == NodeType::kDir
-                                         : n->kind != Kind::kLink && n->kind != Kind::kLatest;
+                                        : n->kind != Kind::kLink && n->kind != Kind::kLatest &&
+                                              n->kind != Kind::kStatsFile;
   if (!is_dir) return Status::InvalidArgument("not a directory");
   if (n->kind != Kind::kEntry) Refresh(false).ok();  // a failure keeps the last list
   if (cacheable) *cacheable = n->kind == Kind::kEntry;
@@ -73,6 +75,7 @@ Status KlosetFs::ListChildren(const InodePtr& dir, DirHandle* h, uint64_t index,
   };
   switch (dir->kind) {
     case Kind::kRoot:
+      kids.emplace_back(kStatsFileName, Get(kStatsIno));
       kids.emplace_back("hosts", Get(kHostsIno));
       if (ingest_) kids.emplace_back("ingest", Get(kIngestIno));
       if (!layout->latest.empty()) kids.emplace_back("latest", Get(kLatestIno));

@@ -15,6 +15,7 @@ namespace kloset::fs {
 
 Status KlosetFs::Open(uint64_t ino, int flags, uint64_t* fh) {
   if (ingest_ && IngestTree::Owns(ino)) return ingest_->Open(ino, flags, fh);
+  if (ino == kStatsIno) return OpenStats(flags, fh);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
@@ -31,10 +32,37 @@ Status KlosetFs::Open(uint64_t ino, int flags, uint64_t* fh) {
                               ", not its size " + std::to_string(n->node.size));
     return Status::Corrupt("chunk list does not match file size");
   }
-  std::lock_guard<std::mutex> l(handles_mu_);
-  *fh = next_fh_++;
-  files_[*fh] = std::move(h);
+  {
+    std::lock_guard<std::mutex> l(handles_mu_);
+    *fh = next_fh_++;
+    files_[*fh] = std::move(h);
+  }
+  PrefetchFollowing(*n);
   return Status::OK();
+}
+
+void KlosetFs::PrefetchFollowing(const Inode& n) {
+  // Many small files read one after another each wait for one blob fetch;
+  // fetching the next ones meanwhile overlaps those waits. Siblings the
+  // kernel has not looked up are skipped: the name index (by_name_) is
+  // sorted like the directory, so this costs no tree page read.
+  std::vector<Hash> ids;
+  {
+    std::lock_guard<std::mutex> l(inodes_mu_);
+    auto it = by_name_.upper_bound(std::make_pair(n.parent, n.name));
+    size_t bytes = 0;
+    for (int k = 0; k < opts_.prefetch_files && bytes < opts_.prefetch_bytes &&
+                    it != by_name_.end() && it->first.first == n.parent;
+         k++, ++it) {
+      auto sib = inodes_.find(it->second);
+      if (sib == inodes_.end() || sib->second->kind != Kind::kEntry) continue;
+      const Node& node = sib->second->node;
+      if (node.type != NodeType::kFile || node.chunks.empty() || node.chunks[0].is_hole) continue;
+      ids.push_back(node.chunks[0].id);
+      bytes += node.chunks[0].size;
+    }
+  }
+  for (const Hash& id : ids) cache_->Prefetch(id);
 }
 
 void KlosetFs::Release(uint64_t fh) {
@@ -52,6 +80,7 @@ Status KlosetFs::Read(uint64_t fh, uint64_t offset, size_t size, std::string* ou
     if (it == files_.end()) return Status::InvalidArgument("bad file handle");
     h = it->second;
   }
+  if (IsGeneratedFile(h->inode->ino)) return ReadGenerated(*h, offset, size, out);
   out->clear();
   const auto& chunks = h->inode->node.chunks;
   uint64_t file_size = h->ends.empty() ? 0 : h->ends.back();

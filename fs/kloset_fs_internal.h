@@ -9,7 +9,19 @@
 
 namespace kloset::fs {
 
-enum class Kind { kIngestRoot, kRoot, kSnapshotsDir, kHostsDir, kTagsDir, kHostDir, kTagDir, kLink, kLatest, kEntry };
+enum class Kind {
+  kIngestRoot,
+  kRoot,
+  kSnapshotsDir,
+  kHostsDir,
+  kTagsDir,
+  kHostDir,
+  kTagDir,
+  kLink,
+  kLatest,
+  kEntry,
+  kStatsFile,  // MOUNTPOINT/.klosetfs-stats.json
+};
 constexpr uint64_t kUnknownIno = 0xffffffff;  // readdir without plus: the kernel ignores it
 
 struct KlosetFs::Inode {
@@ -36,6 +48,7 @@ struct KlosetFs::FileHandle {
   std::mutex mu;
   uint64_t next_expected = 0;  // where a sequential reader reads next
   size_t prefetched_to = 0;    // chunks below this index were prefetched
+  std::string text;            // a generated file's text, made at open
 };
 
 }  // namespace kloset::fs

@@ -13,11 +13,13 @@ Status ReadOnly() { return Status::ReadOnly("snapshots are read-only; write into
 }  // namespace
 
 Status KlosetFs::EnableIngest(const IngestOptions& opts) {
-  Status s = StoreLock::Acquire(repo_, LockKind::kShared, &ingest_lock_);
+  // StartWritable may have taken the lock already.
+  Status s =
+      ingest_lock_ ? Status::OK() : StoreLock::Acquire(repo_, LockKind::kShared, &ingest_lock_);
   if (s.code() == Code::kBusy) return s;
   if (!s.ok()) {
-    return Status(s.code(), "cannot write to " + repo_->remote()->Describe() + " (" +
-                                s.message() + "); mount with --read-only to browse it");
+    return Status(s.code(), "cannot write to " + repo_->remote()->Describe() + " (" + s.message() +
+                                "); mount with --read-only to browse it");
   }
   IngestOptions o = opts;
   if (!o.list_snapshots) {

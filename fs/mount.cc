@@ -1,6 +1,7 @@
 #include "fs/mount.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -83,16 +84,17 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
     if (ready_fd >= 0) WriteAll(ready_fd, std::to_string(static_cast<int>(s.code())) + " " + s.message());
     return s;
   };
+  // Chunks of 1 MiB are allocated and freed by many FUSE and fetch threads;
+  // glibc's default of one arena per thread keeps tens of MB of freed
+  // chunks per mount. A few arenas keep the daemon near its caches' size.
+  mallopt(M_ARENA_MAX, 4);
   std::unique_ptr<Repository> repo;
   Status s = open(&repo);
   if (!s.ok()) return fail(s);
   KlosetFs kfs(repo.get(), opts.fs);
-  s = kfs.Start();
+  kfs.set_store_name(opts.store);
+  s = opts.read_only ? kfs.Start() : kfs.StartWritable(opts.ingest);
   if (!s.ok()) return fail(s);
-  if (!opts.read_only) {
-    s = kfs.EnableIngest(opts.ingest);
-    if (!s.ok()) return fail(s.Annotate("ingest/"));
-  }
   ControlServer control;
   if (kfs.ingest()) {
     s = control.Start(Canonical(opts.mountpoint), [&kfs](const nlohmann::json& req) {

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/file_io.h"
@@ -10,6 +11,8 @@
 #include "core/snapshot.h"
 #include "core/tree.h"
 #include "fs/kloset_fs.h"
+#include "fs/stats_file.h"
+#include "remotes/metered_remote.h"
 #include "tests/test_util.h"
 
 using namespace kloset;
@@ -140,8 +143,8 @@ TEST_CASE("browse, read and stat snapshots without mounting", "[fs]") {
   KlosetFs fs(repo.get(), opts);
   REQUIRE(fs.Start().ok());
 
-  CHECK(List(fs, kRootIno, true) == std::vector<std::string>{".", "..", "hosts", "latest",
-                                                              "snapshots", "tags"});
+  CHECK(List(fs, kRootIno, true) == std::vector<std::string>{".", "..", kStatsFileName, "hosts",
+                                                             "latest", "snapshots", "tags"});
   auto snaps = List(fs, kSnapshotsIno, false);
   REQUIRE(snaps.size() == 4);
   CHECK(snaps[2].substr(0, 21) == "2023-11-14T22-13-20Z_");
@@ -260,4 +263,137 @@ TEST_CASE("new snapshots appear on refresh and removed ones disappear", "[fs]") 
   CHECK(List(fs, kSnapshotsIno, true).size() == 3);
   Entry e;
   CHECK(fs.Lookup(kSnapshotsIno, names[2], &e).IsNotFound());
+}
+
+TEST_CASE("opening a file prefetches the next files of its directory", "[fs]") {
+  auto repo = NewRepo("fs-prefetch");
+  DirectoryWriter dir(repo.get());
+  for (int i = 0; i < 6; i++) {
+    std::string n = std::to_string(i);
+    REQUIRE(dir.Add(FileNode(repo.get(), "f" + n, "content " + n)).ok());
+  }
+  Node sub;
+  sub.name = "sub";
+  sub.type = NodeType::kDir;
+  REQUIRE(dir.Add(sub).ok());  // not a file: skipped, and sorts after them
+  DirectoryWriter root(repo.get());
+  Node d;
+  d.name = "d";
+  d.type = NodeType::kDir;
+  d.mode = 0755;
+  REQUIRE(dir.Finish(&d.subtree, &d.subtree_entries).ok());
+  REQUIRE(root.Add(d).ok());
+  Snapshot s;
+  uint64_t n = 0;
+  REQUIRE(root.Finish(&s.tree, &n).ok());
+  REQUIRE(repo->Flush().ok());
+  s.time_ns = 1700000000000000000;
+  REQUIRE(SaveSnapshot(repo.get(), &s).ok());
+
+  FsOptions opts;
+  opts.prefetch_files = 3;
+  KlosetFs fs(repo.get(), opts);
+  REQUIRE(fs.Start().ok());
+  auto snaps = List(fs, kSnapshotsIno, false);
+  uint64_t dino = Walk(fs, {"snapshots", snaps[2], "d"});
+  // readdirplus interns every entry, as the kernel's listing before tar does.
+  REQUIRE(List(fs, dino, true).size() == 2 + 7);
+  auto ino = [&](int i) { return Walk(fs, {"snapshots", snaps[2], "d", "f" + std::to_string(i)}); };
+  uint64_t fh = 0;
+  REQUIRE(fs.Open(ino(0), O_RDONLY, &fh).ok());
+  fs.Release(fh);
+  CHECK(fs.cache().misses() == 3);  // f1, f2, f3 started; f4 is beyond the window
+  for (int i = 1; i <= 3; i++) {
+    std::string got;
+    REQUIRE(fs.Open(ino(i), O_RDONLY, &fh).ok());
+    REQUIRE(fs.Read(fh, 0, 100, &got).ok());
+    CHECK(got == "content " + std::to_string(i));
+    fs.Release(fh);
+  }
+  // Reading f1..f3 fetched nothing itself; opening them moved the window to f4, f5.
+  CHECK(fs.cache().misses() == 5);
+  std::string got;
+  REQUIRE(fs.Open(ino(5), O_RDONLY, &fh).ok());
+  REQUIRE(fs.Read(fh, 0, 100, &got).ok());
+  CHECK(got == "content 5");
+  fs.Release(fh);
+  CHECK(fs.cache().misses() == 5);
+}
+
+TEST_CASE("the statistics file shows the store's requests and the caches", "[fs]") {
+  REQUIRE(InitCrypto());
+  std::unique_ptr<Remote> base;
+  REQUIRE(OpenRemote("memory:fs-stats", true, &base).ok());
+  auto metered = std::make_unique<MeteredRemote>(std::move(base));
+  MeteredRemote* counters = metered.get();
+  InitOptions io;
+  io.kdf = KdfParams{1, 8 << 20};
+  std::unique_ptr<Repository> repo;
+  REQUIRE(Repository::Init(std::move(metered), "pw", io, &repo).ok());
+  std::string big = kloset::testing::RandomData(1 << 20, 7);
+  SaveTree(repo.get(), big, 1700000000000000000, "h", {});
+  KlosetFs fs(repo.get(), FsOptions());
+  fs.set_store_name("memory:fs-stats");
+  REQUIRE(fs.Start().ok());
+
+  Entry e;
+  REQUIRE(fs.Lookup(kRootIno, kStatsFileName, &e).ok());
+  CHECK(e.ino == kStatsIno);
+  CHECK(KlosetFs::IsGeneratedFile(e.ino));
+  CHECK(S_ISREG(e.attr.st_mode));
+  CHECK((e.attr.st_mode & 07777) == 0444);
+  CHECK(e.attr.st_size > 100);
+  CHECK(fs.Lookup(kStatsIno, "x", &e).code() == Code::kInvalidArgument);  // ENOTDIR
+  uint64_t fh = 0;
+  CHECK(fs.OpenDir(kStatsIno, &fh).code() == Code::kInvalidArgument);
+  CHECK(fs.Open(kStatsIno, O_WRONLY, &fh).code() == Code::kReadOnly);
+  fs.Forget(kStatsIno, 1);  // lives for the whole mount
+  struct stat st;
+  double timeout;
+  REQUIRE(fs.GetAttr(kStatsIno, &st, &timeout).ok());
+
+  auto read_all = [&](uint64_t h) {
+    std::string text, piece;
+    for (uint64_t off = 0;; off += piece.size()) {  // small reads, as a reader may make
+      REQUIRE(fs.Read(h, off, 100, &piece).ok());
+      if (piece.empty()) return text;
+      text += piece;
+    }
+  };
+  uint64_t before_fh = 0;
+  REQUIRE(fs.Open(kStatsIno, O_RDONLY, &before_fh).ok());
+  const std::string before_text = read_all(before_fh);
+  auto before = nlohmann::json::parse(before_text);
+  CHECK(before["store"] == "memory:fs-stats");
+  CHECK(before["remote"] == counters->Describe());
+  CHECK(before["requests"]["requests"]["list"]["calls"].get<uint64_t>() ==
+        counters->Stats().ops[static_cast<int>(RemoteOp::kList)].calls);
+  CHECK(before["memory_cache"]["misses"] == 0);
+  CHECK(before["disk_cache"].is_null());
+
+  // Reading a file costs requests, which the next open shows.
+  auto snaps = List(fs, kSnapshotsIno, false);
+  uint64_t ino = Walk(fs, {"snapshots", snaps[2], "data", "big.bin"});
+  REQUIRE(fs.Open(ino, O_RDONLY, &fh).ok());
+  std::string got;
+  REQUIRE(fs.Read(fh, 0, big.size(), &got).ok());
+  CHECK(got == big);
+  fs.Release(fh);
+  REQUIRE(fs.Open(kStatsIno, O_RDONLY, &fh).ok());
+  auto after = nlohmann::json::parse(read_all(fh));
+  fs.Release(fh);
+  const auto& r0 = before["requests"]["requests"]["read"];
+  const auto& r1 = after["requests"]["requests"]["read"];
+  CHECK(r1["calls"].get<uint64_t>() > r0["calls"].get<uint64_t>());
+  CHECK(r1["bytes"].get<uint64_t>() >= r0["bytes"].get<uint64_t>() + big.size());
+  CHECK(after["memory_cache"]["misses"].get<uint64_t>() > 0);
+  // An open handle keeps the text of its open.
+  CHECK(read_all(before_fh) == before_text);
+  fs.Release(before_fh);
+
+  // A store without counters says so rather than inventing them.
+  auto plain = NewRepo("fs-stats-plain");
+  KlosetFs fs2(plain.get(), FsOptions());
+  REQUIRE(fs2.Start().ok());
+  CHECK(nlohmann::json::parse(fs2.StatsText())["requests"].is_null());
 }

@@ -85,6 +85,29 @@ cmp -s "$mnt/latest$src/sub/text.txt" "$src/sub/text.txt" || fail "file differs 
 cached=$(find "$XDG_CACHE_HOME"/klosetfs/*/data -type f 2>/dev/null | wc -l)
 [ "$cached" -gt 0 ] || fail "nothing in the disk cache after a read through the mount"
 grep -rqs "line 100 of text" "$XDG_CACHE_HOME"/klosetfs && fail "plaintext in the cache"
+
+step "the mount's request counters, in .klosetfs-stats.json"
+ls "$mnt" | grep -q klosetfs-stats && fail "plain ls shows the statistics file"
+ls -A "$mnt" | grep -qx .klosetfs-stats.json || fail "ls -A misses the statistics file"
+cp "$mnt/.klosetfs-stats.json" "$T/mstats1.json"
+[ "$(stat -c %s "$mnt/.klosetfs-stats.json")" -gt 100 ] || fail "the statistics file has no size"
+cat "$mnt/latest$src/sub/random.bin" > /dev/null
+cp "$mnt/.klosetfs-stats.json" "$T/mstats2.json"
+echo x 2>/dev/null > "$mnt/.klosetfs-stats.json" && fail "the statistics file took a write"
+python3 - "$T/mstats1.json" "$T/mstats2.json" "$(stat -c %s "$src/sub/random.bin")" <<'PY' ||
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["store"] == "onedrive:/kloset" and "rclone" in a["remote"], a
+ops = b["requests"]["requests"]
+assert set(ops) == {"read", "write", "list", "delete", "stat"}, ops
+assert set(ops["read"]) == {"calls", "errors", "bytes", "mean_ms", "max_ms"}, ops["read"]
+assert ops["list"]["calls"] >= 3 and ops["read"]["calls"] >= 1, ops
+# Reading a file that was not read before costs requests for at least its bytes.
+assert ops["read"]["bytes"] - a["requests"]["requests"]["read"]["bytes"] >= int(sys.argv[3]), (a, b)
+assert b["memory_cache"]["misses"] > a["memory_cache"]["misses"], (a, b)
+assert b["disk_cache"]["capacity"] > 0 and b["uptime_s"] >= a["uptime_s"], b
+PY
+  fail "statistics file: $(cat "$T/mstats1.json" "$T/mstats2.json")"
 "$K" umount "$mnt"
 wait_unmounted "$mnt"
 for _ in $(seq 1 50); do [ -z "$(our_rclones)" ] && break; sleep 0.1; done
@@ -92,8 +115,16 @@ for _ in $(seq 1 50); do [ -z "$(our_rclones)" ] && break; sleep 0.1; done
 
 step "a slow, throttled, failing drive (--simulate) still backs up"
 "$K" --simulate latency=5ms,bandwidth=50MB,fail=0.1,throttle=0.05,seed=7 \
-  backup onedrive:/kloset "$src" --tag simulated > "$T/b3"
+  --remote-stats "$T/rstats.json" backup onedrive:/kloset "$src" --tag simulated > "$T/b3"
 grep -q '^snapshot [0-9a-f]\{8\} saved' "$T/b3" || fail "simulated backup: $(cat "$T/b3")"
+python3 - "$T/rstats.json" <<'PY' || fail "--remote-stats: $(cat "$T/rstats.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert len(j) == 1 and "simulated" in j[0]["remote"], j
+ops = j[0]["requests"]
+assert ops["write"]["calls"] >= 3 and ops["write"]["bytes"] > 0, ops  # a pack, an index, a snapshot
+assert j[0]["retries"] > 0, j  # fail=0.1 and throttle=0.05 over dozens of requests
+PY
 "$K" stats onedrive:/kloset > "$T/stats"
 grep -q '^  snapshots *3 ' "$T/stats" || fail "stats: $(cat "$T/stats")"
 grep -q '^  list ' "$T/stats" || fail "stats shows no requests: $(cat "$T/stats")"

@@ -1,0 +1,40 @@
+// The mount's statistics file, MOUNTPOINT/.klosetfs-stats.json: the requests
+// the mount made to its store (the "requests" member of `klosetfs stats
+// --json`, same shape) and how its caches fared. Read-only; its text is made
+// afresh at each open and served from that copy until release (the FUSE edge
+// opens it with direct_io, so readers see exactly that text whatever size
+// stat reported). The name starts with a dot so it never meets a name the
+// layout makes (snapshots/, latest, hosts/, tags/, ingest/) and stays out of
+// plain `ls` and shell globs.
+//
+// Pure formatting (no FUSE, no I/O): KlosetFs gathers the numbers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/blob_disk_cache.h"
+#include "remotes/metered_remote.h"
+
+namespace kloset::fs {
+
+inline constexpr char kStatsFileName[] = ".klosetfs-stats.json";
+
+struct MountStats {
+  std::string store;                    // STORE as given to `klosetfs mount`
+  std::string remote;                   // Describe() of the store's remote
+  std::optional<RemoteStats> requests;  // absent when the store is not metered
+  uint64_t memory_hits = 0, memory_misses = 0, memory_bytes = 0;  // decoded chunks
+  std::optional<BlobDiskCacheStats> disk;                         // sealed blobs on disk, when on
+  uint64_t disk_bytes = 0, disk_capacity = 0;
+  double uptime_s = 0;
+};
+
+// {"store":..,"remote":..,"requests":{..as in stats --json..} or null,
+//  "memory_cache":{"hits","misses","bytes"},
+//  "disk_cache":{"hits","misses","bytes","capacity"} or null, "uptime_s":..}
+// followed by a newline.
+std::string MountStatsJson(const MountStats& s);
+
+}  // namespace kloset::fs

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The mount daemon's memory does not grow with the store: walking and reading
+# every file of a store of 100,000 small files and a big one, the daemon
+# (VmHWM) stays under a fixed cap, and once its bounded caches are full
+# (decoded chunks, tree pages) reading 40,000 more files adds next to
+# nothing. The kernel holds a reference to every inode it caches and the
+# daemon must keep those; so the walk goes in parts of 10,000 files and lets
+# the kernel drop its unused dentries and inodes between parts
+# (drop_caches=2, slab only): what must stay bounded is everything else.
+source "$(dirname "$0")/lib.bash"
+need_fuse
+[ -w /proc/sys/vm/drop_caches ] || fail "needs root: writes /proc/sys/vm/drop_caches"
+
+cap_kb=$((128 * 1024))
+dirs=100  # of 1,000 files each
+src=$T/src store=$T/store mnt=$T/mnt
+
+step "a store of $((dirs * 1000)) small files and a 32 MiB one"
+python3 - "$src" "$dirs" <<'PY'
+import os, sys
+src, dirs = sys.argv[1], int(sys.argv[2])
+for d in range(dirs):
+    p = os.path.join(src, "d%03d" % d)
+    os.makedirs(p)
+    for i in range(1000):
+        with open(os.path.join(p, "f%04d" % i), "w") as f:
+            f.write(("file %d %d\n" % (d, i)) * (1 + i % 50))
+with open(os.path.join(src, "big.bin"), "wb") as f:
+    f.write(os.urandom(32 << 20))
+PY
+"$K" init "$store" >/dev/null
+"$K" backup "$store" "$src" --quiet
+
+step "walk and read everything through the mount"
+# A small decoded-chunk cache, so that the big file passes through it.
+mount_store "$store" "$mnt" --memory-cache 16M
+pid=$(pgrep -f "klosetfs mount $store $mnt" | head -1)
+[ -n "$pid" ] || fail "no mount daemon found"
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
+top=$mnt/latest$src
+cmp "$src/big.bin" "$top/big.bin" || fail "big.bin differs through the mount"
+files=0
+for ((part = 0; part < dirs; part += 10)); do
+  for ((d = part; d < part + 10; d++)); do
+    sub=$top/$(printf d%03d "$d")
+    files=$((files + $(find "$sub" -type f | wc -l)))
+    bytes=$(cd "$sub" && tar cf - . | wc -c) || fail "tar of $sub failed"
+    [ "$bytes" -gt 1000000 ] || fail "tar of $sub gave only $bytes bytes"
+  done
+  sync
+  echo 2 > /proc/sys/vm/drop_caches  # the kernel forgets unused inodes
+  echo "  $files files: VmHWM $(hwm) kB"
+  [ "$files" = 60000 ] && mid_kb=$(hwm)
+done
+[ "$files" = $((dirs * 1000)) ] || fail "walked $files files, expected $((dirs * 1000))"
+end_kb=$(hwm)
+"$K" umount "$mnt"
+wait_unmounted "$mnt"
+
+[ "$end_kb" -lt "$cap_kb" ] || fail "daemon peaked at ${end_kb} kB, over the ${cap_kb} kB cap"
+# By 60,000 files the caches are full; keeping the inodes or listings of the
+# last 40,000 would cost about 30 MB more.
+[ "$end_kb" -lt $((mid_kb + 8 * 1024)) ] ||
+  fail "memory grows with the store: ${mid_kb} kB after 60,000 files, ${end_kb} kB after $files"
+echo "mount_memory: all checks passed"
