@@ -4,7 +4,7 @@
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build, every CTest case;
 #   3. the tests of the threaded parts (thread pool, file writer, repository uploads, the pack
 #      spool, the ingest draft, journal, file writer and tree,
-#      archiver, FUSE node logic) under ThreadSanitizer;
+#      archiver, FUSE node logic, ingest stream, batched restore) under ThreadSanitizer;
 #   4. each libFuzzer target for a short run (clang), starting from its seed corpus;
 #   5. the Debian package: built, installed with apt, checked (--version, man page, completions,
 #      units, `mount -t fuse.klosetfs`, an fstab line), purged (docs/PACKAGING.md).
@@ -36,7 +36,8 @@ fi
 if [ "${KLOSETFS_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== threaded parts under ThreadSanitizer"
   tsan_tests="crypto_test file_io_test repository_test archiver_test kloset_fs_test fault_remote_test
-    draft_test draft_journal_test ingest_file_test ingest_fs_test repository_spool_test"
+    draft_test draft_journal_test ingest_file_test ingest_fs_test repository_spool_test
+    ingest_stream_test restore_files_test"
   cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKLOSETFS_SANITIZE=thread \
     -DKLOSETFS_BENCH=OFF >/dev/null
   cmake --build build/tsan -j "$jobs" --target $tsan_tests
