@@ -45,7 +45,7 @@ class IngestStream {
   // Queued bytes at most before Write waits for the feeder.
   static constexpr size_t kMaxQueued = 4u << 20;
 
-  // No pointer is owned; all must outlive the stream.
+  // No pointer is owned; all must outlive the stream (params is copied).
   IngestStream(BlobStore* store, const ChunkerParams& params, const GearTable* gear,
                ThreadPool* pool);
   // Drops queued bytes and waits for the feeder and the pool tasks.
@@ -65,7 +65,7 @@ class IngestStream {
   void Feed();           // the feeder thread's loop
 
   BlobStore* const store_;
-  const ChunkerParams& params_;
+  const ChunkerParams params_;  // a copy: callers often pass a temporary
   const GearTable* const gear_;
   ThreadPool* const pool_;
   std::string head_;                  // content while it fits in one chunk
