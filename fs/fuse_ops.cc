@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -93,7 +94,9 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
 
 void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi,
                bool plus) {
-  std::vector<char> buf(size);
+  // Not zeroed: the kernel asks for up to 128 KiB a call, entries are often
+  // a few hundred bytes, and only `used` bytes (padded by libfuse) are sent.
+  std::unique_ptr<char[]> buf(new char[size]);
   size_t used = 0, children = 0;
   Status s = Fs(req)->ReadDir(
       ino, fi->fh, static_cast<uint64_t>(off), plus,
@@ -102,10 +105,10 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
         if (plus) {
           fuse_entry_param p;
           ToParam(e, &p);
-          n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &p,
+          n = fuse_add_direntry_plus(req, buf.get() + used, size - used, name.c_str(), &p,
                                      static_cast<off_t>(next));
         } else {
-          n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &e.attr,
+          n = fuse_add_direntry(req, buf.get() + used, size - used, name.c_str(), &e.attr,
                                 static_cast<off_t>(next));
         }
         if (n > size - used) return false;
@@ -116,7 +119,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
   // Entries already added are good; report the error when no real entry
   // was (else "." and ".." alone would make a damaged directory look empty).
   if (!s.ok() && children == 0) return (void)fuse_reply_err(req, Errno(s));
-  fuse_reply_buf(req, buf.data(), used);
+  fuse_reply_buf(req, buf.get(), used);
 }
 
 void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
