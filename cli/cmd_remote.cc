@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -168,8 +170,16 @@ void WriteRemoteStats() {
   nlohmann::json j = nlohmann::json::array();
   for (const RemoteStats& r : all) j.push_back(nlohmann::json::parse(r.ToJson()));
   const std::string tmp = *g_remote_stats_path + ".tmp~" + std::to_string(getpid());
-  std::ofstream(tmp) << j.dump(2) << "\n";
-  if (std::rename(tmp.c_str(), g_remote_stats_path->c_str()) != 0) std::remove(tmp.c_str());
+  std::ofstream out(tmp);
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out || std::rename(tmp.c_str(), g_remote_stats_path->c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    // At exit: a warning only, the command's own exit code stands.
+    std::fprintf(stderr, "klosetfs: cannot write --remote-stats %s: %s\n",
+                 g_remote_stats_path->c_str(), std::strerror(err ? err : EIO));
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // Thread safety: the functions are reentrant.
 #pragma once
 
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ Status CreateSpecial(const std::string& path, const Node& node);
 // rename to replace atomically). kExists if a directory is in the way, or
 // anything when !overwrite. *absent (optional) tells that nothing was there.
 Status ClearPath(const std::string& path, bool overwrite, bool remove, bool* absent = nullptr);
+
+// Local errors that will hit every later entry of a restore too (a full or
+// read-only disk): the restore stops instead of failing each entry.
+inline bool IsFatalRestoreErrno(int err) { return err == ENOSPC || err == EDQUOT || err == EROFS; }
 
 // The process umask, read without changing it (umask(2) would race with
 // threads creating files); -1 when /proc does not tell.

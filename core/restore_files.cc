@@ -19,10 +19,6 @@ namespace {
 
 constexpr uint64_t kMaxChunk = 1ull << 30;  // no valid chunker makes larger chunks
 
-// Local errors that will hit every later file too: stop instead of failing
-// each one.
-bool IsFatalErrno(int err) { return err == ENOSPC || err == EDQUOT || err == EROFS; }
-
 bool Loadable(const ChunkRef& c) { return !c.is_hole && c.size > 0 && c.size <= kMaxChunk; }
 
 // The data chunks of a batch, loaded a window at a time in file order.
@@ -99,7 +95,7 @@ Status BatchWriter::Create(const FileToRestore& file, mode_t mode, int* fd, std:
     *fd = open(file.path.c_str(), flags, mode);
     if (*fd >= 0) return Status::OK();
     if (errno != EEXIST) {
-      *fatal = IsFatalErrno(errno);
+      *fatal = IsFatalRestoreErrno(errno);
       return Status::FromErrno(errno, "creating " + file.path);
     }
     // Something appeared there meanwhile (or the snapshot names it twice).
@@ -113,7 +109,7 @@ Status BatchWriter::Create(const FileToRestore& file, mode_t mode, int* fd, std:
     *fd = open(tmp->c_str(), flags, mode);
     if (*fd >= 0) return Status::OK();
     if (errno != EEXIST || attempt > 100) {
-      *fatal = IsFatalErrno(errno);
+      *fatal = IsFatalRestoreErrno(errno);
       return Status::FromErrno(errno, "creating a file in " + dir);
     }
   }
@@ -153,7 +149,7 @@ Status BatchWriter::Fill(size_t f, int fd, bool* fatal) {
           pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(off + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        *fatal = IsFatalErrno(errno);
+        *fatal = IsFatalRestoreErrno(errno);
         return Status::FromErrno(errno, "writing " + file.path);
       }
       if (n == 0) return Status::IOError("writing " + file.path + ": no progress");
@@ -166,7 +162,7 @@ Status BatchWriter::Fill(size_t f, int fd, bool* fatal) {
   }
   // Only a trailing hole leaves the size short of the file's.
   if (off != data_end && ftruncate(fd, static_cast<off_t>(off)) != 0) {
-    *fatal = IsFatalErrno(errno);
+    *fatal = IsFatalRestoreErrno(errno);
     return Status::FromErrno(errno, "setting the size of " + file.path);
   }
   return Status::OK();
@@ -190,11 +186,11 @@ Status BatchWriter::Write(size_t f, std::vector<std::string>* problems, bool* fa
     ApplyMetadata(file.path, fd, node, env_.chown && !owned, /*set_mode=*/!exact, problems);
   }
   if (close(fd) != 0 && s.ok()) {
-    *fatal = IsFatalErrno(errno);
+    *fatal = IsFatalRestoreErrno(errno);
     s = Status::FromErrno(errno, "writing " + file.path);
   }
   if (s.ok() && !tmp.empty() && rename(tmp.c_str(), file.path.c_str()) != 0) {
-    *fatal = IsFatalErrno(errno);
+    *fatal = IsFatalRestoreErrno(errno);
     s = Status::FromErrno(errno, "rename to " + file.path);
   }
   if (!s.ok()) unlink(tmp.empty() ? file.path.c_str() : tmp.c_str());

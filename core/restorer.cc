@@ -35,10 +35,6 @@ namespace {
 constexpr size_t kBatchFiles = 64, kMaxBatchFiles = 2048;
 constexpr uint64_t kBatchBytes = 8 << 20, kMaxBatchBytes = 64 << 20;
 
-// Local errors that will hit every later file too: stop instead of failing
-// each one.
-bool IsFatalErrno(int err) { return err == ENOSPC || err == EDQUOT || err == EROFS; }
-
 // What is known about a folder being filled.
 struct DirState {
   bool fresh = false;        // made by this restore: holds only what it put there
@@ -238,7 +234,7 @@ Status Restorer::MakeDir(const std::string& path, const Node& node, const DirSta
     }
   }
   if (err != 0) {
-    if (IsFatalErrno(err)) return Status::FromErrno(err, "mkdir " + path);
+    if (IsFatalRestoreErrno(err)) return Status::FromErrno(err, "mkdir " + path);
     Fail(path, Status::FromErrno(err, "mkdir").message());
     return Status::OK();
   }

@@ -140,6 +140,13 @@ TEST_CASE("files written into ingest/ become a snapshot on commit", "[ingest]") 
   CHECK(S_ISDIR(sp.st_mode));
   CHECK(repo->CacheDir().rfind(st.cache(), 0) == 0);
 
+  // A missing name comes with a negative entry the kernel may cache (cp's
+  // stat before its O_CREAT then costs one request).
+  Entry none;
+  CHECK(fs.Lookup(ingest.ino, "docs", &none).IsNotFound());
+  CHECK(none.ino == 0);
+  CHECK(none.entry_timeout > 0);
+
   Entry dir, file;
   REQUIRE(fs.Mknod(ingest.ino, "docs", S_IFDIR | 0750, 0, 0, 0, &dir).ok());
   std::string data = RandomData(3 << 20, 1);
