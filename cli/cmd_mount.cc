@@ -41,6 +41,7 @@ struct MountArgs {
   double commit_idle = 60;
   std::string staging_size = "4G";
   std::string host;
+  uint64_t draft_nodes = 100000;
 };
 
 struct CommitArgs {
@@ -88,7 +89,8 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
     size_t start = 0;
     while (start <= o.size()) {
       size_t comma = o.find(',', start);
-      std::string one = o.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string one =
+          o.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!one.empty()) mo.fuse_options.push_back(one);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -101,6 +103,7 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
   mo.ingest.base = a.ingest_base;
   mo.ingest.commit_idle_s = a.commit_idle;
   mo.ingest.host = a.host;
+  mo.ingest.max_draft_nodes = a.draft_nodes;
   if (!ParseSize(a.staging_size, &mo.ingest.staging_bytes))
     Die(kExitUsage, "--staging-size: not a size: " + a.staging_size + " (e.g. 512M, 8G)");
   fs::SetVerbose(g.verbose > 0);
@@ -117,7 +120,8 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
     return st;
   });
   pass->Clear();
-  if (s.code() == Code::kWrongPassword) Die(kExitWrongPassword, "wrong passphrase for store " + a.store);
+  if (s.code() == Code::kWrongPassword)
+    Die(kExitWrongPassword, "wrong passphrase for store " + a.store);
   if (s.IsNotFound()) Die(kExitNoStore, "no store at " + a.store + " (" + s.message() + ")");
   if (!s.ok()) DieStatus(s, "cannot mount " + a.store + " on " + a.mountpoint);
   return kExitOk;
@@ -135,9 +139,11 @@ int RunUmountCmd(UmountArgs& a) {
     Status s = fs::ControlCall(sock, {{"op", "commit"}, {"message", "committed at unmount"}}, &res);
     if (s.ok() && !res.value("ok", false)) s = Status::IOError(res.value("error", "commit failed"));
     if (!s.ok()) {
-      std::fprintf(stderr, "klosetfs: the commit before unmount failed: %s\n"
-                   "klosetfs: the changes stay in the mount's journal and are committed by the next mount\n",
-                   s.message().c_str());
+      std::fprintf(
+          stderr,
+          "klosetfs: the commit before unmount failed: %s\n"
+          "klosetfs: the changes stay in the mount's journal and are committed by the next mount\n",
+          s.message().c_str());
       rc = kExitError;
     } else if (res.contains("id")) {
       std::printf("committed snapshot %s\n", res["id"].get<std::string>().c_str());
@@ -161,7 +167,8 @@ int RunCommitCmd(CommitArgs& a, bool json) {
   nlohmann::json res;
   s = fs::ControlCall(sock, {{"op", "commit"}, {"tags", a.tags}, {"message", a.message}}, &res);
   if (!s.ok()) Die(kExitError, s.message());
-  if (!res.value("ok", false)) Die(kExitError, "commit failed: " + res.value("error", "unknown error"));
+  if (!res.value("ok", false))
+    Die(kExitError, "commit failed: " + res.value("error", "unknown error"));
   bool nothing = res.value("nothing", false);
   if (json) {
     std::printf("%s\n", res.dump().c_str());
@@ -189,8 +196,8 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
   m->add_option("--refresh-interval", ma->refresh,
                 "Seconds before a listing rereads the snapshot list (default 5)");
   m->add_option("--cache-size", ma->cache_size,
-                 "Disk space for encrypted data in the local cache, e.g. 512M or 4G; 0 = off "
-                 "(default 1G; off for a store in a local folder)")
+                "Disk space for encrypted data in the local cache, e.g. 512M or 4G; 0 = off "
+                "(default 1G; off for a store in a local folder)")
       ->transform(CLI::AsSizeValue(false));
   m->add_option("--memory-cache", ma->memory_cache,
                 "Memory for decoded data, e.g. 64M (default 256M)")
@@ -206,6 +213,9 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
   m->add_option("--staging-size", ma->staging_size,
                 "Local space for files written at random offsets, e.g. 4G (default 4G)");
   m->add_option("--host", ma->host, "Host name recorded in ingest snapshots (default: hostname)");
+  m->add_option("--draft-nodes", ma->draft_nodes,
+                "Entries of ingest/ kept in memory before changed folders are written ahead of "
+                "the commit; 0 = keep all (default 100000, about 60 MB)");
   m->footer(
       "Layout: snapshots/<YYYY-MM-DDTHH-MM-SSZ>_<short id>/, latest -> snapshots/<newest>,\n"
       "hosts/<host>/<snapshot>, tags/<tag>/<snapshot>. Returns once the mount is ready;\n"

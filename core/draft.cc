@@ -50,9 +50,7 @@ Draft::Impl::Impl(BlobStore* s, const Hash* base_tree, const SnapshotSummary& ba
   summary.bytes = base_summary.bytes;
 }
 
-int64_t Draft::Impl::Now() const {
-  return opts.now_ns ? opts.now_ns() : NowNs();
-}
+int64_t Draft::Impl::Now() const { return opts.now_ns ? opts.now_ns() : NowNs(); }
 
 DraftRec* Draft::Impl::Get(DraftId id) {
   auto it = recs.find(id);
@@ -443,6 +441,11 @@ Status Draft::Freeze(Hash* root, SnapshotSummary* summary, uint64_t* generation)
 void Draft::Committed(uint64_t generation) {
   std::lock_guard<std::mutex> l(impl_->mu);
   impl_->Committed(generation);
+}
+
+Status Draft::Checkpoint(std::vector<std::pair<DraftId, std::string>>* held) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->Checkpoint(held);
 }
 
 size_t Draft::Trim() {

@@ -226,6 +226,20 @@ class Draft {
   // draft stays dirty and the next Freeze writes the changes again).
   void Committed(uint64_t generation);
 
+  // Writes every changed directory as tree pages, as Freeze does, and makes
+  // those pages the directories' base without ending the draft's changes:
+  // Dirty() and the next Freeze's result are as without it (that Freeze
+  // reuses these pages for directories not changed since). It lets Trim
+  // unload directories long before a commit, so a draft of millions of new
+  // entries need not stay in memory. The pages are written to the store but
+  // named by no snapshot until a commit (an unreferenced page is garbage,
+  // like the data of a file removed before a commit). `held` (optional)
+  // gets the entries, as (directory, name), that only the kernel's lookups
+  // keep loaded: once it forgets them, Trim can free their directories.
+  // Store errors pass through and leave the draft unchanged. May be called
+  // between Freeze and Committed (that Freeze's result is kept).
+  Status Checkpoint(std::vector<std::pair<DraftId, std::string>>* held);
+
   // Unloads loaded directories that are clean (unchanged since their base
   // pages) and whose entries the kernel does not hold (no lookups, pins or
   // loaded subdirectories, no hardlinks), freeing their entries' nodes; they

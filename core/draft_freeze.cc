@@ -1,5 +1,6 @@
 // Draft: Freeze (changed directories to tree pages), Committed (the frozen
-// pages become the base) and Trim (unloading clean directories).
+// pages become the base), Checkpoint (the same before a commit) and Trim
+// (unloading clean directories).
 #include <algorithm>
 
 #include "core/draft_internal.h"
@@ -89,8 +90,7 @@ Status Draft::Impl::Freeze(Hash* root, SnapshotSummary* sum, uint64_t* generatio
   return Status::OK();
 }
 
-void Draft::Impl::Committed(uint64_t generation) {
-  if (!have_frozen || generation != frozen_gen) return;  // not the last Freeze: keep dirty
+void Draft::Impl::AdoptFrozen(uint64_t generation) {
   // Every directory written by that Freeze held, at `generation`, what its
   // new pages hold; changes made since then have later generations, so they
   // still show as changes against the new base.
@@ -102,9 +102,49 @@ void Draft::Impl::Committed(uint64_t generation) {
     d->has_base = true;
     d->base_gen = generation;
   }
+}
+
+void Draft::Impl::Committed(uint64_t generation) {
+  if (!have_frozen || generation != frozen_gen) return;  // not the last Freeze: keep dirty
+  AdoptFrozen(generation);
   frozen.clear();
   have_frozen = false;
   committed_gen = std::max(committed_gen, generation);
+}
+
+Status Draft::Impl::Checkpoint(std::vector<std::pair<DraftId, std::string>>* held) {
+  // A commit's Freeze may be waiting for its Committed: keep its results.
+  std::vector<Frozen> commit_frozen = std::move(frozen);
+  const bool commit_have = have_frozen;
+  const uint64_t commit_gen = frozen_gen;
+  Hash root;
+  SnapshotSummary sum;
+  uint64_t g;
+  Status s = Freeze(&root, &sum, &g);
+  if (s.ok()) AdoptFrozen(g);
+  frozen = std::move(commit_frozen);
+  have_frozen = commit_have;
+  frozen_gen = commit_gen;
+  KLOSET_RETURN_IF_ERROR(s);
+  if (!held) return Status::OK();
+  held->clear();
+  std::vector<DraftId> stack{kDraftRootId};
+  while (!stack.empty()) {
+    const DraftId id = stack.back();
+    stack.pop_back();
+    const DraftRec& d = recs.at(id);
+    if (!d.loaded) continue;
+    const bool clean = d.has_base && d.egen <= d.base_gen;
+    for (const auto& [name, cid] : d.children) {
+      const DraftRec& c = recs.at(cid);
+      if (c.is_dir()) stack.push_back(cid);
+      if (clean && c.nlookup > 0 && c.pins == 0 && c.mgen <= d.base_gen &&
+          (c.is_dir() || (c.links == 1 && c.node.hardlink_id == 0))) {
+        held->emplace_back(id, name);
+      }
+    }
+  }
+  return Status::OK();
 }
 
 size_t Draft::Impl::Trim() {

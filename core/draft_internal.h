@@ -141,6 +141,9 @@ struct Draft::Impl {
   // --- draft_freeze.cc ----------------------------------------------------
   Status Freeze(Hash* root, SnapshotSummary* summary, uint64_t* generation);
   void Committed(uint64_t generation);
+  // The last Freeze's directories take its pages as their base.
+  void AdoptFrozen(uint64_t generation);
+  Status Checkpoint(std::vector<std::pair<DraftId, std::string>>* held);
   size_t Trim();
 
   // --- draft_apply.cc -----------------------------------------------------

@@ -112,9 +112,15 @@ Status IngestTree::Init(std::function<void()> after_commit) {
                                    has_base_ ? base_snap_.summary : SnapshotSummary{}, dopts);
   if (recovered) {
     size_t failed = 0;
-    for (const DraftOp& op : jc.ops) {
-      Status a = draft_->Apply(op);
-      if (!a.ok()) failed++;
+    for (size_t i = 0; i < jc.ops.size(); i++) {
+      if (!draft_->Apply(jc.ops[i]).ok()) failed++;
+      // No kernel holds these nodes yet: what is checkpointed can go.
+      if (opts_.max_draft_nodes > 0 && i % 1024 == 1023 &&
+          draft_->NodeCount() > opts_.max_draft_nodes) {
+        Status c = draft_->Checkpoint(nullptr);
+        if (!c.ok()) return c.Annotate("ingest: replaying the journal");
+        draft_->Trim();
+      }
     }
     Log(LogLevel::kInfo, "ingest: recovered " + std::to_string(jc.ops.size()) +
                              " journaled changes" +
@@ -131,7 +137,9 @@ Status IngestTree::Init(std::function<void()> after_commit) {
   last_change_ns_ = NowNs();
   raw_mark_ = repo_->stats().bytes_added_raw;
   stored_mark_ = repo_->stats().bytes_added_stored;
-  if (opts_.commit_idle_s > 0) idle_thread_ = std::thread([this] { IdleLoop(); });
+  if (opts_.commit_idle_s > 0 || opts_.max_draft_nodes > 0) {
+    idle_thread_ = std::thread([this] { IdleLoop(); });
+  }
   return Status::OK();
 }
 
@@ -223,25 +231,29 @@ void IngestTree::IdleLoop() {
   while (!stopping_) {
     idle_cv_.wait_for(l, std::chrono::milliseconds(500));
     if (stopping_) break;
-    int64_t idle_ns = NowNs() - last_change_ns_.load();
-    if (idle_ns < static_cast<int64_t>(opts_.commit_idle_s * 1e9)) continue;
-    bool writers = false;
-    {
-      std::lock_guard<std::mutex> f(files_mu_);
-      writers = !by_id_.empty();
-    }
-    if (writers || !Dirty()) continue;
     l.unlock();
-    CommitResult res;
-    Status s =
-        Commit(CommitRequest{{},
-                             "committed after " +
-                                 std::to_string(static_cast<int>(opts_.commit_idle_s)) + " s idle"},
-               &res);
-    if (!s.ok()) Log(LogLevel::kError, "ingest: idle commit failed: " + s.ToString());
-    Touch();  // do not retry at once
+    ReleaseMemory();
+    if (opts_.commit_idle_s > 0) IdleCommit();
     l.lock();
   }
+}
+
+void IngestTree::IdleCommit() {
+  int64_t idle_ns = NowNs() - last_change_ns_.load();
+  if (idle_ns < static_cast<int64_t>(opts_.commit_idle_s * 1e9)) return;
+  {
+    std::lock_guard<std::mutex> f(files_mu_);
+    if (!by_id_.empty()) return;  // writers
+  }
+  if (!Dirty()) return;
+  CommitResult res;
+  Status s =
+      Commit(CommitRequest{{},
+                           "committed after " +
+                               std::to_string(static_cast<int>(opts_.commit_idle_s)) + " s idle"},
+             &res);
+  if (!s.ok()) Log(LogLevel::kError, "ingest: idle commit failed: " + s.ToString());
+  Touch();  // do not retry at once
 }
 
 }  // namespace kloset::fs

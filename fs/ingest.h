@@ -47,6 +47,7 @@
 #include "core/repository.h"
 #include "core/thread_pool.h"
 #include "fs/kloset_fs.h"
+#include "fs/stats_file.h"
 
 namespace kloset::fs {
 
@@ -61,6 +62,11 @@ struct IngestOptions {
   std::string host;      // default: gethostname()
   double timeout_s = 1;  // kernel entry/attr cache lifetime for ingest inodes
   JournalOptions journal;
+  // Past this many draft nodes in memory, changed directories are written
+  // as tree pages ahead of the commit (Draft::Checkpoint), the kernel is
+  // asked to drop its entries of clean ones, and those are unloaded
+  // (fs/ingest_memory.cc). 0: never (memory grows with the draft).
+  uint64_t max_draft_nodes = 100000;
   // The store's snapshots, oldest first, for finding the `latest` base; the
   // mount passes the list it already holds. Unset: read from the store.
   std::function<Status(std::vector<Snapshot>*)> list_snapshots;
@@ -133,6 +139,20 @@ class IngestTree {
   Status Shutdown();
 
   bool Dirty() const;
+
+  // How the tree asks the kernel to drop a cached entry (the mount passes
+  // fuse_lowlevel_notify_inval_entry; null: never). Called from the
+  // background thread with no lock of the tree held, never from a request.
+  using EntryInvalidator = std::function<void(uint64_t parent, const std::string& name)>;
+  void SetEntryInvalidator(EntryInvalidator fn);
+  // One round of memory release (the background thread runs it every half
+  // second; tests call it directly): when the draft holds more than
+  // max_draft_nodes nodes, checkpoints it, invalidates the kernel's entries
+  // that keep clean directories loaded and unloads what nothing holds; the
+  // next round unloads what the kernel forgot meanwhile. Returns the nodes
+  // unloaded.
+  size_t ReleaseMemory();
+  MountStats::Ingest MemoryStats();
   const Snapshot* base() const { return has_base_ ? &base_snap_ : nullptr; }
 
  private:
@@ -166,6 +186,7 @@ class IngestTree {
   Status CreateNode(uint64_t parent, const std::string& name, const Node& n, DraftId* id,
                     Node* attr);
   void IdleLoop();
+  void IdleCommit();
 
   Repository* repo_;
   ThreadPool* pool_;
@@ -188,6 +209,13 @@ class IngestTree {
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;
   uint64_t next_fh_ = 1;
+
+  // Memory release (fs/ingest_memory.cc), used by the background thread.
+  std::mutex release_mu_;
+  EntryInvalidator invalidate_;  // guarded by release_mu_
+  bool trim_pending_ = false;    // guarded by release_mu_
+  uint64_t release_at_ = 0;      // guarded by release_mu_; 0 = max_draft_nodes
+  MountStats::Ingest released_;  // guarded by release_mu_ (draft_nodes unused)
 
   std::atomic<int64_t> last_change_ns_{0};
   std::mutex idle_mu_;

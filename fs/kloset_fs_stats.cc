@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "fs/ingest.h"
 #include "fs/kloset_fs_internal.h"
 #include "fs/stats_file.h"
 #include "remotes/metered_remote.h"
@@ -24,6 +25,7 @@ std::string KlosetFs::StatsText() const {
     m.disk_bytes = disk->used_bytes();
     m.disk_capacity = disk->capacity();
   }
+  if (ingest_) m.ingest = ingest_->MemoryStats();
   m.uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
   return MountStatsJson(m);

@@ -70,9 +70,12 @@ nlohmann::json HandleControl(KlosetFs* kfs, const nlohmann::json& req) {
     c.message = req.value("message", "");
     CommitResult r;
     Status s = kfs->ingest()->Commit(c, &r);
-    if (!s.ok()) return {{"ok", false}, {"error", s.ToString()}, {"code", static_cast<int>(s.code())}};
+    if (!s.ok())
+      return {{"ok", false}, {"error", s.ToString()}, {"code", static_cast<int>(s.code())}};
     if (r.nothing) return {{"ok", true}, {"nothing", true}};
-    return {{"ok", true}, {"id", ToHex(r.snapshot.id)}, {"short_id", ToHex(r.snapshot.id).substr(0, 8)}};
+    return {{"ok", true},
+            {"id", ToHex(r.snapshot.id)},
+            {"short_id", ToHex(r.snapshot.id).substr(0, 8)}};
   }
   return {{"ok", false}, {"error", "unknown request: " + op}};
 }
@@ -81,7 +84,8 @@ nlohmann::json HandleControl(KlosetFs* kfs, const nlohmann::json& req) {
 // the kernel mount exists, or the error message.
 Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   auto fail = [&](const Status& s) {
-    if (ready_fd >= 0) WriteAll(ready_fd, std::to_string(static_cast<int>(s.code())) + " " + s.message());
+    if (ready_fd >= 0)
+      WriteAll(ready_fd, std::to_string(static_cast<int>(s.code())) + " " + s.message());
     return s;
   };
   // Chunks of 1 MiB are allocated and freed by many FUSE and fetch threads;
@@ -97,9 +101,8 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   if (!s.ok()) return fail(s);
   ControlServer control;
   if (kfs.ingest()) {
-    s = control.Start(Canonical(opts.mountpoint), [&kfs](const nlohmann::json& req) {
-      return HandleControl(&kfs, req);
-    });
+    s = control.Start(Canonical(opts.mountpoint),
+                      [&kfs](const nlohmann::json& req) { return HandleControl(&kfs, req); });
     if (!s.ok()) return fail(s.Annotate("control socket"));
     kfs.set_control_path(control.path());
   }
@@ -146,11 +149,18 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
     LogToSyslog(true);
   }
   Log(LogLevel::kInfo, "mounted " + opts.store + " on " + opts.mountpoint);
+  if (kfs.ingest()) {
+    kfs.ingest()->SetEntryInvalidator([se](uint64_t parent, const std::string& name) {
+      // ENOENT (not cached) and ENOTCONN (unmounted meanwhile) are fine.
+      fuse_lowlevel_notify_inval_entry(se, parent, name.data(), name.size());
+    });
+  }
   struct fuse_loop_config cfg;
   std::memset(&cfg, 0, sizeof cfg);
   cfg.clone_fd = 0;
   cfg.max_idle_threads = static_cast<unsigned>(opts.max_threads);
   int rc = fuse_session_loop_mt(se, &cfg);
+  if (kfs.ingest()) kfs.ingest()->SetEntryInvalidator(nullptr);  // before the session goes
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
@@ -190,7 +200,8 @@ Status CheckMountpoint(const std::string& path) {
     if (e == ENOENT) return Status::NotFound("mountpoint " + path + " does not exist");
     return Status::FromErrno(e, "mountpoint " + path);
   }
-  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("mountpoint " + path + " is not a directory");
+  if (!S_ISDIR(st.st_mode))
+    return Status::InvalidArgument("mountpoint " + path + " is not a directory");
   if (IsMountpoint(path))
     return Status::Busy("something is already mounted on " + path +
                         ": unmount it first (`klosetfs umount " + path + "`)");

@@ -18,6 +18,13 @@ std::string MountStatsJson(const MountStats& s) {
                        {"bytes", s.disk_bytes},
                        {"capacity", s.disk_capacity}};
   }
+  j["ingest"] = nullptr;
+  if (s.ingest) {
+    j["ingest"] = {{"draft_nodes", s.ingest->draft_nodes},
+                   {"checkpoints", s.ingest->checkpoints},
+                   {"entries_released", s.ingest->entries_released},
+                   {"nodes_unloaded", s.ingest->nodes_unloaded}};
+  }
   j["uptime_s"] = s.uptime_s;
   return j.dump(2) + "\n";
 }

@@ -29,11 +29,19 @@ struct MountStats {
   std::optional<BlobDiskCacheStats> disk;                         // sealed blobs on disk, when on
   uint64_t disk_bytes = 0, disk_capacity = 0;
   double uptime_s = 0;
+  // ingest/ (absent on a read-only mount): draft nodes in memory, and the
+  // memory release rounds (fs/ingest_memory.cc) so far.
+  struct Ingest {
+    uint64_t draft_nodes = 0, checkpoints = 0, entries_released = 0, nodes_unloaded = 0;
+  };
+  std::optional<Ingest> ingest;
 };
 
 // {"store":..,"remote":..,"requests":{..as in stats --json..} or null,
 //  "memory_cache":{"hits","misses","bytes"},
-//  "disk_cache":{"hits","misses","bytes","capacity"} or null, "uptime_s":..}
+//  "disk_cache":{"hits","misses","bytes","capacity"} or null,
+//  "ingest":{"draft_nodes","checkpoints","entries_released","nodes_unloaded"} or null,
+//  "uptime_s":..}
 // followed by a newline.
 std::string MountStatsJson(const MountStats& s);
 

@@ -26,6 +26,7 @@ using testing::FileNode;
 using testing::FreezeRoot;
 using testing::Opts;
 using testing::Recorder;
+using testing::Resolve;
 using testing::ResolvePath;
 using testing::ScanDraft;
 
@@ -45,14 +46,6 @@ std::map<std::string, Node> WideBase() {
   base["a/b/c/sibling"] = FileNode(6);
   base["a/b/other"] = FileNode(7);
   return base;
-}
-
-DraftId Resolve(Draft* d, const std::string& path) {
-  DraftId id;
-  Status s = ResolvePath(d, path, &id);
-  INFO(path << ": " << s.ToString());
-  REQUIRE(s.ok());
-  return id;
 }
 
 TEST_CASE("freeze: an untouched draft gives the base root; only changed paths are written") {

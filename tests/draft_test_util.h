@@ -182,6 +182,15 @@ inline Status ResolvePath(Draft* d, const std::string& path, DraftId* id) {
   return s;
 }
 
+// ResolvePath that must succeed.
+inline DraftId Resolve(Draft* d, const std::string& path) {
+  DraftId id = 0;
+  Status s = ResolvePath(d, path, &id);
+  INFO(path << ": " << s.ToString());
+  REQUIRE(s.ok());
+  return id;
+}
+
 // Splits "a/b/c" into the resolved "a/b" and "c".
 inline Status ResolveParentPath(Draft* d, const std::string& path, DraftId* dir,
                                 std::string* name) {

@@ -1,17 +1,18 @@
 // The writable ingest/ tree through KlosetFs, without a mount: the logic
 // behind every write handler, commits, and recovery after a crash.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <thread>
-#include "fs/fuse_ops.h"  // FUSE_SET_ATTR_*
 
 #include "core/file_io.h"
 #include "core/repository.h"
 #include "core/snapshot.h"
 #include "core/tree.h"
+#include "fs/fuse_ops.h"  // FUSE_SET_ATTR_*
 #include "fs/ingest.h"
 #include "fs/kloset_fs.h"
 #include "remotes/local_remote.h"
@@ -188,10 +189,11 @@ TEST_CASE("files written into ingest/ become a snapshot on commit", "[ingest]") 
   int count = 0;
   uint64_t dfh = 0;
   REQUIRE(fs.OpenDir(snaps.ino, &dfh).ok());
-  REQUIRE(fs.ReadDir(snaps.ino, dfh, 0, false, [&](const std::string& name, const Entry&, uint64_t) {
-    if (name != "." && name != "..") count++;
-    return true;
-  }).ok());
+  REQUIRE(
+      fs.ReadDir(snaps.ino, dfh, 0, false, [&](const std::string& name, const Entry&, uint64_t) {
+          if (name != "." && name != "..") count++;
+          return true;
+        }).ok());
   fs.ReleaseDir(dfh);
   CHECK(count == 1);
 }
@@ -294,4 +296,71 @@ TEST_CASE("a new mount starts from the last snapshot committed through ingest", 
   CHECK(res.snapshot.has_parent);
   Node n;
   CHECK(LookupPath(repo.get(), res.snapshot.tree, "a.bin", &n).IsNotFound());
+}
+
+TEST_CASE("a large draft is written ahead and unloaded once the kernel forgets", "[ingest]") {
+  Store st;
+  auto repo = Init(st);
+  IngestOptions o = Ingest();
+  o.max_draft_nodes = 100;
+  // The kernel's part: every entry handed out holds one lookup until the
+  // tree asks for it to be dropped. Declared before the mount, so that they
+  // outlive its background thread.
+  std::mutex mu;
+  std::map<std::pair<uint64_t, std::string>, uint64_t> kernel;
+  size_t invalidated = 0;
+  IngestFs m(repo.get(), o);
+  KlosetFs& fs = m.fs;
+  fs.ingest()->SetEntryInvalidator([&](uint64_t parent, const std::string& name) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = kernel.find({parent, name});
+    if (it == kernel.end()) return;
+    fs.Forget(it->second, 1);
+    kernel.erase(it);
+    invalidated++;
+  });
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 8; i++) {
+    Entry dir;
+    const std::string dn = "d" + std::to_string(i);
+    REQUIRE(fs.Mknod(m.ingest.ino, dn, S_IFDIR | 0755, 0, 0, 0, &dir).ok());
+    {
+      std::lock_guard<std::mutex> l(mu);
+      kernel[{m.ingest.ino, dn}] = dir.ino;
+    }
+    for (int j = 0; j < 40; j++) {
+      const std::string fn = "f" + std::to_string(j);
+      Entry f;
+      want[dn + "/" + fn] = "file " + dn + "/" + fn;
+      WriteNew(&fs, dir.ino, fn, want[dn + "/" + fn], &f);
+      std::lock_guard<std::mutex> l(mu);
+      kernel[{dir.ino, fn}] = f.ino;
+    }
+  }
+  fs.ingest()->ReleaseMemory();  // checkpoint, invalidate
+  fs.ingest()->ReleaseMemory();  // what was forgotten goes (if the thread did not already)
+  const MountStats::Ingest ms = fs.ingest()->MemoryStats();
+  CHECK(ms.checkpoints >= 1);
+  CHECK(invalidated == 8 + 8 * 40);
+  CHECK(ms.entries_released >= invalidated);
+  CHECK(ms.draft_nodes < 20);
+  CHECK(ms.nodes_unloaded >= 8 * 40);
+  CHECK(fs.ingest()->Dirty());
+
+  // Everything reads back through lookups (directories load from the
+  // written-ahead pages), a change lands, and the commit holds it all.
+  Entry d3, f5, gone;
+  REQUIRE(fs.Lookup(m.ingest.ino, "d3", &d3).ok());
+  REQUIRE(fs.Lookup(d3.ino, "f5", &f5).ok());
+  CHECK(ReadBack(&fs, f5.ino) == want["d3/f5"]);
+  REQUIRE(fs.Unlink(d3.ino, "f6").ok());
+  want.erase("d3/f6");
+  CHECK(fs.Lookup(d3.ino, "f6", &gone).IsNotFound());
+  CommitResult res;
+  REQUIRE(fs.ingest()->Commit(CommitRequest{}, &res).ok());
+  REQUIRE_FALSE(res.nothing);
+  CHECK(res.snapshot.summary.files == want.size());
+  for (const auto& [path, data] : want) CHECK(SnapshotFile(repo.get(), res.snapshot, path) == data);
+  Node n;
+  CHECK(LookupPath(repo.get(), res.snapshot.tree, "d3/f6", &n).IsNotFound());
 }
