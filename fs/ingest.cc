@@ -85,49 +85,63 @@ Status IngestTree::Init(std::function<void()> after_commit) {
   DraftOptions dopts;
   dopts.root = root;
 
-  JournalContents jc;
-  Status s = DraftJournal::Recover(dir_, key, store_id, &jc);
-  if (!s.ok() && !s.IsNotFound()) return s.Annotate("ingest journal in " + dir_);
+  auto make_draft = [&] {
+    draft_ = std::make_unique<Draft>(repo_, has_base_ ? &base_snap_.tree : nullptr,
+                                     has_base_ ? base_snap_.summary : SnapshotSummary{}, dopts);
+  };
   // A journal with changes in it wins over --ingest-base (nothing
-  // acknowledged is dropped); an empty one is only the last commit's.
-  const bool recovered = s.ok() && !jc.ops.empty();
+  // acknowledged is dropped); an empty one is only the last commit's. Its
+  // ops are applied as they are read, never held all at once.
+  JournalContents jc;
+  bool recovered = false, replay_failed = false;
+  size_t applied = 0, failed = 0;
+  Status s = DraftJournal::Recover(
+      dir_, key, store_id,
+      [&](DraftOp&& op) -> Status {
+        Status r;
+        if (!recovered) {
+          recovered = true;
+          has_base_ = jc.has_base;
+          if (has_base_) r = LoadSnapshot(repo_, jc.base_snapshot, &base_snap_);
+          if (!r.ok()) {
+            replay_failed = true;
+            return r.Annotate("base snapshot of the ingest journal in " + dir_);
+          }
+          make_draft();
+        }
+        if (!draft_->Apply(op).ok()) failed++;
+        // No kernel holds these nodes yet: what is checkpointed can go.
+        if (opts_.max_draft_nodes > 0 && ++applied % 1024 == 0 &&
+            draft_->NodeCount() > opts_.max_draft_nodes) {
+          r = draft_->Checkpoint(nullptr);
+          if (!r.ok()) {
+            replay_failed = true;
+            return r.Annotate("ingest: replaying the journal in " + dir_);
+          }
+          draft_->Trim();
+        }
+        return Status::OK();
+      },
+      &jc);
+  if (replay_failed) return s;
+  if (!s.ok() && !s.IsNotFound()) return s.Annotate("ingest journal in " + dir_);
   if (recovered) {
-    has_base_ = jc.has_base;
-    if (has_base_) {
-      s = LoadSnapshot(repo_, jc.base_snapshot, &base_snap_);
-      if (!s.ok()) return s.Annotate("base snapshot of the ingest journal in " + dir_);
-    }
-  } else if (opts_.base == "empty") {
-    has_base_ = false;
-  } else if (opts_.base == "latest") {
-    KLOSET_RETURN_IF_ERROR(FindIngestBase(repo_, opts_, &has_base_, &base_snap_));
-  } else {
-    s = ResolveSnapshot(repo_, opts_.base, &base_snap_);
-    if (s.IsNotFound()) s = Status::InvalidArgument(s.message());
-    if (!s.ok()) return s.Annotate("--ingest-base " + opts_.base);
-    has_base_ = true;
-  }
-
-  draft_ = std::make_unique<Draft>(repo_, has_base_ ? &base_snap_.tree : nullptr,
-                                   has_base_ ? base_snap_.summary : SnapshotSummary{}, dopts);
-  if (recovered) {
-    size_t failed = 0;
-    for (size_t i = 0; i < jc.ops.size(); i++) {
-      if (!draft_->Apply(jc.ops[i]).ok()) failed++;
-      // No kernel holds these nodes yet: what is checkpointed can go.
-      if (opts_.max_draft_nodes > 0 && i % 1024 == 1023 &&
-          draft_->NodeCount() > opts_.max_draft_nodes) {
-        Status c = draft_->Checkpoint(nullptr);
-        if (!c.ok()) return c.Annotate("ingest: replaying the journal");
-        draft_->Trim();
-      }
-    }
-    Log(LogLevel::kInfo, "ingest: recovered " + std::to_string(jc.ops.size()) +
-                             " journaled changes" +
+    Log(LogLevel::kInfo, "ingest: recovered " + std::to_string(applied) + " journaled changes" +
                              (jc.truncated_tail ? " (a torn tail was dropped)" : "") +
                              (failed ? ", " + std::to_string(failed) + " did not apply" : ""));
     KLOSET_RETURN_IF_ERROR(DraftJournal::Append(dir_, key, store_id, opts_.journal, &journal_));
   } else {
+    if (opts_.base == "empty") {
+      has_base_ = false;
+    } else if (opts_.base == "latest") {
+      KLOSET_RETURN_IF_ERROR(FindIngestBase(repo_, opts_, &has_base_, &base_snap_));
+    } else {
+      s = ResolveSnapshot(repo_, opts_.base, &base_snap_);
+      if (s.IsNotFound()) s = Status::InvalidArgument(s.message());
+      if (!s.ok()) return s.Annotate("--ingest-base " + opts_.base);
+      has_base_ = true;
+    }
+    make_draft();
     KLOSET_RETURN_IF_ERROR(DraftJournal::Create(
         dir_, key, store_id, has_base_ ? &base_snap_.id : nullptr, opts_.journal, &journal_));
   }
