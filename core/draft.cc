@@ -153,8 +153,21 @@ std::string Draft::Impl::ChildPath(DraftId dir, std::string_view name) {
   return p;
 }
 
-void Draft::Impl::FillAttr(const DraftRec& r, std::string_view name, Node* out) const {
-  *out = r.node;
+void Draft::Impl::FillAttr(DraftRec& r, std::string_view name, Node* out, DraftAttr what) const {
+  if (what == DraftAttr::kAll || r.node.chunks.empty()) {
+    *out = r.node;
+  } else {
+    // Copy all but the chunk list: moved aside and back, under the lock.
+    std::vector<ChunkRef> chunks = std::move(r.node.chunks);
+    *out = r.node;
+    r.node.chunks = std::move(chunks);
+    if (out->blocks == 0) {
+      uint64_t bytes = 0;
+      for (const ChunkRef& c : r.node.chunks)
+        if (!c.is_hole) bytes += c.size;
+      out->blocks = (bytes + 511) / 512;
+    }
+  }
   out->name.assign(name);
 }
 
@@ -268,21 +281,21 @@ Status Draft::Impl::FindChild(DraftId dir, std::string_view name, DraftRec** d, 
   return Status::OK();
 }
 
-Status Draft::Lookup(DraftId dir, std::string_view name, DraftId* id, Node* attr) {
+Status Draft::Lookup(DraftId dir, std::string_view name, DraftId* id, Node* attr, DraftAttr what) {
   std::lock_guard<std::mutex> l(impl_->mu);
   DraftRec* d;
   KLOSET_RETURN_IF_ERROR(impl_->FindChild(dir, name, &d, id));
   DraftRec& c = impl_->recs.at(*id);
   c.nlookup++;
-  if (attr) impl_->FillAttr(c, name, attr);
+  if (attr) impl_->FillAttr(c, name, attr, what);
   return Status::OK();
 }
 
-Status Draft::GetAttr(DraftId id, Node* attr) {
+Status Draft::GetAttr(DraftId id, Node* attr, DraftAttr what) {
   std::lock_guard<std::mutex> l(impl_->mu);
-  const DraftRec* r = impl_->Get(id);
+  DraftRec* r = impl_->Get(id);
   if (!r) return Status::NotFound("no draft node " + std::to_string(id));
-  impl_->FillAttr(*r, r->node.name, attr);
+  impl_->FillAttr(*r, r->node.name, attr, what);
   return Status::OK();
 }
 

@@ -67,6 +67,9 @@ constexpr DraftId kDraftRootId = 1;
 constexpr unsigned kRenameNoReplace = 1;  // RENAME_NOREPLACE: kExists if the target exists
 constexpr unsigned kRenameExchange = 2;   // RENAME_EXCHANGE: swap; both must exist
 
+// What Lookup and GetAttr copy out: everything, or all but a file's chunk list.
+enum class DraftAttr { kAll, kNoChunks };
+
 // setattr without a size (size changes go through SetContent).
 struct DraftAttrChange {
   std::optional<uint32_t> mode;  // permission bits only (no S_IFMT)
@@ -144,11 +147,14 @@ class Draft {
   // directories 2 + subdirectories (as of the last change to the directory's
   // entries; the stored value before), for others the links in the draft
   // (see above for base hardlinks), 0 once unlinked.
-  Status Lookup(DraftId dir, std::string_view name, DraftId* id, Node* attr);
+  // With kNoChunks, a file's attr has no chunk list (which can be megabytes
+  // for a large file) and, when its stored blocks is 0, blocks counts the
+  // 512-byte units of its non-hole chunks.
+  Status Lookup(DraftId dir, std::string_view name, DraftId* id, Node* attr,
+                DraftAttr what = DraftAttr::kAll);
   // Like Lookup's attr without adding a lookup; attr->name is the node's
-  // name in one of its directories ("" for the root). Note that both copy the
-  // chunk list of a file.
-  Status GetAttr(DraftId id, Node* attr);
+  // name in one of its directories ("" for the root).
+  Status GetAttr(DraftId id, Node* attr, DraftAttr what = DraftAttr::kAll);
   Status ReadLink(DraftId id, std::string* target);  // kInvalidArgument if not a symlink
   // Entries of `dir` in name order whose names sort after `after` ("" = from
   // the start), until fn returns false. When count_lookups, every entry for

@@ -110,7 +110,8 @@ struct Draft::Impl {
   Status PrepareMutation(const DraftRec& n);
   std::string PathOf(DraftId id);
   std::string ChildPath(DraftId dir, std::string_view name);
-  void FillAttr(const DraftRec& r, std::string_view name, Node* out) const;
+  void FillAttr(DraftRec& r, std::string_view name, Node* out,
+                DraftAttr what = DraftAttr::kAll) const;
   void FreeIfUnused(DraftId id);
   // Link bookkeeping for non-directories.
   void AddLink(DraftId id, DraftRec* n, DraftId dir, std::string_view name);

@@ -134,6 +134,9 @@ void PackWriter::Finish(const Key& data_key) {
   std::string header;
   EncodePackHeader(blobs_, &header);
   size_t before = data_.size();
+  // Exactly what is appended: growing by doubling would keep a 32 MiB
+  // buffer for a 16 MiB pack while it waits for its upload.
+  data_.reserve(before + kSealOverhead + header.size() + 4 + 4);
   Seal(data_key, header, kPackHeaderLabel, &data_);
   PutFixed32(&data_, static_cast<uint32_t>(data_.size() - before));
   data_.append(kPackMagic, 4);

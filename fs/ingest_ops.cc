@@ -34,27 +34,25 @@ uint64_t DataBlocks(const Node& n) {
 }  // namespace
 
 void IngestTree::ToStat(DraftId id, const Node& n, struct stat* st) {
-  Node copy;
-  const Node* d = &n;
-  if (n.type == NodeType::kFile) {
-    std::shared_ptr<OpenFile> f;
-    {
-      std::lock_guard<std::mutex> l(files_mu_);
-      auto it = by_id_.find(id);
-      if (it != by_id_.end()) f = it->second;
-    }
-    if (f || n.blocks == 0) {
-      copy = n;
-      d = &copy;
-      if (n.blocks == 0) copy.blocks = DataBlocks(n);
-      if (f && f->file->dirty()) {
-        copy.size = f->file->size();
-        copy.blocks = (copy.size + 511) / 512;
-        copy.mtime_ns = copy.ctime_ns = f->write_ns.load();
-      }
-    }
+  NodeToStat(n, ToIno(id), st);
+  if (n.type != NodeType::kFile) return;
+  // Draft::GetAttr and Lookup without the chunk list fill in blocks.
+  if (n.blocks == 0) st->st_blocks = static_cast<blkcnt_t>(DataBlocks(n));
+  std::shared_ptr<OpenFile> f;
+  {
+    std::lock_guard<std::mutex> l(files_mu_);
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) f = it->second;
   }
-  NodeToStat(*d, ToIno(id), st);
+  if (f && f->file->dirty()) {
+    st->st_size = static_cast<off_t>(f->file->size());
+    st->st_blocks = static_cast<blkcnt_t>((f->file->size() + 511) / 512);
+    struct timespec ts;
+    const int64_t w = f->write_ns.load();
+    ts.tv_sec = w / 1000000000;
+    ts.tv_nsec = w % 1000000000;
+    st->st_mtim = st->st_ctim = ts;
+  }
 }
 
 void IngestTree::FillEntry(DraftId id, const Node& n, Entry* e) {
@@ -65,7 +63,7 @@ void IngestTree::FillEntry(DraftId id, const Node& n, Entry* e) {
 
 Status IngestTree::RootEntry(Entry* e) {
   Node n;
-  KLOSET_RETURN_IF_ERROR(draft_->GetAttr(kDraftRootId, &n));
+  KLOSET_RETURN_IF_ERROR(draft_->GetAttr(kDraftRootId, &n, DraftAttr::kNoChunks));
   FillEntry(kDraftRootId, n, e);
   return Status::OK();
 }
@@ -73,7 +71,7 @@ Status IngestTree::RootEntry(Entry* e) {
 Status IngestTree::Lookup(uint64_t parent, const std::string& name, Entry* e) {
   DraftId id = 0;
   Node n;
-  Status s = draft_->Lookup(ToId(parent), name, &id, &n);
+  Status s = draft_->Lookup(ToId(parent), name, &id, &n, DraftAttr::kNoChunks);
   if (s.IsNotFound()) {
     // Names here change only through the kernel, so it may cache their
     // absence: cp's stat before open(O_CREAT) then costs one lookup, not two.
@@ -92,7 +90,7 @@ void IngestTree::Forget(uint64_t ino, uint64_t n) {
 Status IngestTree::GetAttr(uint64_t ino, struct stat* st, double* timeout) {
   Node n;
   DraftId id = ToId(ino);
-  KLOSET_RETURN_IF_ERROR(draft_->GetAttr(id, &n));
+  KLOSET_RETURN_IF_ERROR(draft_->GetAttr(id, &n, DraftAttr::kNoChunks));
   ToStat(id, n, st);
   *timeout = opts_.timeout_s;
   return Status::OK();
@@ -106,7 +104,7 @@ Status IngestTree::ReadLink(uint64_t ino, std::string* target) {
 
 Status IngestTree::OpenDir(uint64_t ino, uint64_t* fh) {
   Node n;
-  KLOSET_RETURN_IF_ERROR(draft_->GetAttr(ToId(ino), &n));
+  KLOSET_RETURN_IF_ERROR(draft_->GetAttr(ToId(ino), &n, DraftAttr::kNoChunks));
   if (n.type != NodeType::kDir) return Status::NotDirectory("not a directory");
   auto h = std::make_shared<DirHandle>();
   h->id = ToId(ino);

@@ -92,6 +92,11 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   // glibc's default of one arena per thread keeps tens of MB of freed
   // chunks per mount. A few arenas keep the daemon near its caches' size.
   mallopt(M_ARENA_MAX, 4);
+  // Pack buffers (16 MiB) always from mmap, so a freed one goes back to the
+  // system: with glibc's sliding threshold, the first free raises it and
+  // later packs come from the arenas, which keep them (measured: 265 MB
+  // peak RSS writing 3 GiB into ingest/ with a 131 MB heap peak).
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
   std::unique_ptr<Repository> repo;
   Status s = open(&repo);
   if (!s.ok()) return fail(s);

@@ -204,6 +204,19 @@ TEST_CASE("setcontent, setattr and summary bytes") {
   CHECK(a.size == 6000);
   CHECK(a.blocks == 2);  // 1000 data bytes
   CHECK(a.chunks.size() == 2);
+  // Attributes alone: no chunk list, the same blocks; the node keeps it.
+  Node lean;
+  REQUIRE(f.d.GetAttr(file, &lean, DraftAttr::kNoChunks).ok());
+  CHECK(lean.chunks.empty());
+  CHECK(lean.size == 6000);
+  CHECK(lean.blocks == 2);
+  DraftId again;
+  REQUIRE(f.d.Lookup(kDraftRootId, "f", &again, &lean, DraftAttr::kNoChunks).ok());
+  f.d.Forget(again, 1);
+  CHECK(again == file);
+  CHECK(lean.chunks.empty());
+  CHECK(lean.name == "f");
+  CHECK(f.Attr(file).chunks == a.chunks);
   REQUIRE(f.d.Link(file, dir, "f2", &a).ok());
   f.d.Forget(file, 1);
 
