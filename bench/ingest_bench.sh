@@ -6,6 +6,7 @@
 #
 # Same data set as bench/backup_bench.sh. Times:
 #   cp -a DATA MOUNTPOINT/ingest/ && klosetfs commit      vs  borg create (first)
+#   cp -a DATA into bench/fuse_floor (no work but FUSE's) vs  borg create (first)
 #   rsync -a --delete DATA/ MOUNTPOINT/ingest/ && commit   vs  borg create (unchanged)
 #   one large compressible file written through the mount (MB/s)
 # and the daemon's peak RSS (VmHWM) over the whole run. Needs root or FUSE.
@@ -50,6 +51,19 @@ diff -r --no-dereference "$data" "$mnt/ingest" -x big.txt >/dev/null || { echo "
 $k umount "$mnt" >/dev/null
 ks=$(du -sb "$work/k" | cut -f1)
 
+# The floor: the same cp -a into a FUSE file system that keeps names and
+# throws contents away (bench/fuse_floor.cc): the kernel's round trips alone.
+floor_bin=${FUSE_FLOOR:-$(dirname "$k")/bench/fuse_floor}
+[ -x "$floor_bin" ] || { echo "missing $floor_bin (built with the bench targets)" >&2; exit 1; }
+echo "fuse_floor..."
+"$floor_bin" "$mnt" &
+floor_pid=$!
+for _ in $(seq 1 50); do mountpoint -q "$mnt" && break; sleep 0.1; done
+mountpoint -q "$mnt" || { echo "fuse_floor did not mount" >&2; exit 1; }
+t0=$(now); cp -a "$data/." "$mnt/"; t1=$(now); f1=$(secs "$t0" "$t1")
+fusermount3 -u "$mnt"
+wait "$floor_pid" || true
+
 echo "borg..."
 borg init -e repokey "$work/b" >/dev/null 2>&1
 t0=$(now); borg create --compression zstd,3 "$work/b::one" "$data"; t1=$(now); b1=$(secs "$t0" "$t1")
@@ -62,6 +76,7 @@ printf 'Machine: %s, %s cores, %s\n\n' "$(uname -srm)" "$(nproc)" \
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 printf '| operation | klosetfs ingest | borg | k/borg | target |\n|---|---|---|---|---|\n'
 printf '| cp -a + commit vs first borg create | %s s | %s s | %s | <= 0.75 |\n' "$k1" "$b1" "$(ratio "$k1" "$b1")"
+printf '| cp -a into fuse_floor (FUSE round trips only) vs first borg create | %s s | %s s | %s | (floor) |\n' "$f1" "$b1" "$(ratio "$f1" "$b1")"
 printf '| unchanged rsync + commit vs borg re-create | %s s | %s s | %s | <= 1.00 |\n' "$k2" "$b2" "$(ratio "$k2" "$b2")"
 printf '| 1 GiB compressible file written (dd, fsync) | %s MB/s | | | >= 300 MB/s |\n' "$kbig"
 printf '| daemon peak RSS | %s MB | | | <= 256 MB |\n' "$rss"
