@@ -96,7 +96,7 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   // system: with glibc's sliding threshold, the first free raises it and
   // later packs come from the arenas, which keep them (measured: 265 MB
   // peak RSS writing 3 GiB into ingest/ with a 131 MB heap peak).
-  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  if (!getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 8 << 20);  // else glibc's
   std::unique_ptr<Repository> repo;
   Status s = open(&repo);
   if (!s.ok()) return fail(s);
