@@ -15,19 +15,22 @@
 //
 // Thread safety: every public method may be called from many threads.
 // Internal lock order (never acquired in the other direction):
-//   flush_mu -> packer_mu[type] -> OpenPack::mu -> index_mu -> upload_mu
+//   flush_mu -> index_write_mu -> packer_mu[type] -> OpenPack::mu -> index_mu -> upload_mu
 // fetch_mu and the tree LRU's mutex are leaves; no lock is held across a
-// Remote call except flush_mu (which serializes Flush calls).
+// Remote call except flush_mu and index_write_mu (which serialize Flush
+// calls and index writes).
 //
 // Writes: SaveBlob compresses and encrypts in the caller's thread and
 // appends to the open pack of its type; full packs are uploaded by
 // `transfers` background threads, at most transfers + 2 packs in memory
-// (SaveBlob blocks beyond that). A failed upload makes the Repository refuse
-// further writes: SaveBlob and every later Flush return that error (reads go
-// on); a pack that failed is never named by an index. Blobs saved but not
-// flushed when the Repository is destroyed are lost (their packs, if
-// uploaded, are unreferenced garbage for a future prune), unless a pack
-// spool is on.
+// (SaveBlob blocks beyond that). Flush writes an index naming the packs
+// uploaded since the last index; so does an upload thread as soon as
+// OpenOptions::max_unindexed_blobs blobs wait for one. A failed upload or
+// index write makes the Repository refuse further writes: SaveBlob and every
+// later Flush return that error (reads go on); a pack that failed is never
+// named by an index. Blobs saved but not flushed when the Repository is
+// destroyed are lost (their packs, if uploaded, are unreferenced garbage for
+// a future prune), unless an early index named them or a pack spool is on.
 //
 // Pack spool (OpenOptions::spool_dir, for the writable mount): every blob
 // SaveBlob accepts is also written at once, encrypted as in its pack, to a
@@ -71,6 +74,13 @@ class BlobDiskCache;
 
 // kFormatVersion and StoreConfig: core/config_object.h.
 
+// Default of OpenOptions::max_unindexed_blobs. Until an index names them, the
+// blobs of uploaded packs are kept a second time (IndexEntry copies, ~60
+// bytes each) for it: this caps that at ~6 MiB however much a commit covers,
+// while each index (~40 bytes a blob, ~4 MB) stays big enough that stores
+// do not fill up with small ones.
+constexpr size_t kDefaultMaxUnindexedBlobs = 100000;
+
 struct OpenOptions {
   // Root of the local cache; this store's entries go to <root>/<store id hex>/.
   // Empty: $XDG_CACHE_HOME/klosetfs (or ~/.cache/klosetfs).
@@ -91,6 +101,10 @@ struct OpenOptions {
   // them (the command line checks the format version before it asks for
   // the passphrase): Open then does not read it again.
   std::string config_bytes;
+  // Once this many uploaded blobs wait for an index, an upload thread writes
+  // one without waiting for Flush (its pack spool files then go too). 0:
+  // only Flush (and spool recovery) write indexes.
+  size_t max_unindexed_blobs = kDefaultMaxUnindexedBlobs;
 };
 
 struct InitOptions {

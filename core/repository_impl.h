@@ -2,10 +2,11 @@
 // repository_write.cc (packers, uploads, Flush) and repository_read.cc
 // (LoadBlob, indexes, sealed objects). Internal to core/.
 //
-// Lock order: flush_mu -> packer_mu[t] -> OpenPack::mu -> index_mu -> upload_mu.
-// fetch_mu and the LRU's mutex are leaves. Remote calls are made with no
-// lock held, except flush_mu. The pack spool's locks (core/pack_spool.h) are
-// taken under packer_mu and index_mu, never the other way round.
+// Lock order: flush_mu -> index_write_mu -> packer_mu[t] -> OpenPack::mu ->
+// index_mu -> upload_mu. fetch_mu and the LRU's mutex are leaves. Remote
+// calls are made with no lock held, except flush_mu and index_write_mu. The
+// pack spool's locks (core/pack_spool.h) are taken under packer_mu and
+// index_mu, never the other way round.
 #pragma once
 
 #include <condition_variable>
@@ -66,6 +67,8 @@ struct Repository::Impl {
   MemIndex index;
   std::unordered_map<BlobKey, PendingBlob, BlobKeyHash> pending;
   std::vector<PackRecord> unindexed;             // uploaded since the last index write
+  size_t unindexed_blobs = 0;                    // blobs in `unindexed`
+  bool index_write_due = false;                  // an early index write is decided, not yet begun
   std::unordered_set<std::string> seen_indexes;  // loaded, written or damaged
   std::vector<std::string> index_objects;
   std::vector<DamagedObject> damaged_indexes;
@@ -83,6 +86,9 @@ struct Repository::Impl {
   Status upload_error;           // first failure; sticky
 
   std::mutex flush_mu;
+  // Serializes WriteIndexes, held across its remote writes: a Flush that
+  // comes while an upload thread writes an index waits for it.
+  std::mutex index_write_mu;
 
   // Tree packs being downloaded into the cache (single flight), and packs
   // known good in the cache this session. Guarded by fetch_mu.
@@ -114,7 +120,11 @@ struct Repository::Impl {
   // packs are in flight.
   void SubmitPack(std::shared_ptr<OpenPack> p);
   void UploadPack(std::shared_ptr<OpenPack> p, uint64_t seq);
-  Status WriteIndexes();
+  // Writes indexes naming every pack in `unindexed`, then lets the spool
+  // delete those packs' files. On failure the packs not yet named stay in
+  // `unindexed` for the next call; `early` (an upload thread's write, whose
+  // caller cannot report it) makes the failure the sticky error too.
+  Status WriteIndexes(bool early = false);
 
   // repository_spool.cc
   // Uploads and indexes the packs of leftover spool files, then deletes them.

@@ -113,6 +113,7 @@ Status Repository::Impl::RecoverSpool() {
       stats.spool_blobs_recovered += rec.blobs.size();
       std::unique_lock<std::shared_mutex> l(index_mu);
       index.AddPack(rec.pack_id, rec.blobs);
+      unindexed_blobs += rec.blobs.size();
       unindexed.push_back(std::move(rec));
     }
     done.push_back(path);

@@ -1,6 +1,7 @@
 // Repository: the write path. SaveBlob -> open pack of its type -> finished
-// pack uploaded by the upload pool -> Flush writes one index naming the packs
-// uploaded since the previous Flush.
+// pack uploaded by the upload pool -> an index naming the packs uploaded
+// since the previous one, written by Flush or, once
+// OpenOptions::max_unindexed_blobs blobs wait, by the upload pool.
 #include "core/pack.h"
 #include "core/repository_impl.h"
 #include "core/sealed_object.h"
@@ -166,15 +167,19 @@ void Repository::Impl::UploadPack(std::shared_ptr<OpenPack> p, uint64_t seq) {
     stats.bytes_uploaded += bytes.size();
     if (cache && p->writer.type() == BlobType::kTree) cache->Put(name, bytes);
   }
+  bool write_index = false;
   {
     std::unique_lock<std::shared_mutex> l(index_mu);
     if (s.ok()) {
-      uint32_t n = index.AddPack(p->id, p->writer.blobs());
-      (void)n;
+      index.AddPack(p->id, p->writer.blobs());
       unindexed.push_back(PackRecord{p->id, p->writer.blobs()});
-      // Registered before a Flush can take the record, so the index that
-      // names the pack finds its spool file to delete.
+      unindexed_blobs += p->writer.count();
+      // Registered before an index write can take the record, so the index
+      // that names the pack finds its spool file to delete.
       if (spool && p->spool) spool->Uploaded(p->id, std::move(p->spool));
+      const size_t limit = opts.max_unindexed_blobs;
+      write_index = limit > 0 && unindexed_blobs >= limit && !index_write_due;
+      if (write_index) index_write_due = true;
     }
     // On failure the blobs are forgotten: nothing may reference them, and the
     // sticky error stops this session from writing a snapshot.
@@ -191,13 +196,21 @@ void Repository::Impl::UploadPack(std::shared_ptr<OpenPack> p, uint64_t seq) {
     in_flight.erase(seq);
   }
   upload_cv.notify_all();
+  // After the pack counts as done: a Flush waiting for it then waits in
+  // WriteIndexes for this write instead.
+  if (write_index) (void)WriteIndexes(/*early=*/true);
 }
 
-Status Repository::Impl::WriteIndexes() {
+Status Repository::Impl::WriteIndexes(bool early) {
+  // The records are taken under index_write_mu, so whoever holds it has
+  // every record taken before it written (or put back) once it returns.
+  std::lock_guard<std::mutex> wl(index_write_mu);
   std::vector<PackRecord> recs;
   {
     std::unique_lock<std::shared_mutex> l(index_mu);
     recs.swap(unindexed);
+    unindexed_blobs = 0;
+    index_write_due = false;
   }
   size_t done = 0;
   while (done < recs.size()) {
@@ -215,7 +228,17 @@ Status Repository::Impl::WriteIndexes() {
     if (!s.ok()) {
       // Keep the rest for the next Flush: those packs are uploaded and valid.
       std::unique_lock<std::shared_mutex> l(index_mu);
+      for (size_t i = done; i < recs.size(); i++) unindexed_blobs += recs[i].blobs.size();
       unindexed.insert(unindexed.begin(), recs.begin() + static_cast<ptrdiff_t>(done), recs.end());
+      l.unlock();
+      if (early) {
+        // Sticky, as for an upload, and set before index_write_mu goes so
+        // that the Flush which would cover these packs reports it: it still
+        // tries to name them (freeing their spool files) but no snapshot
+        // gets written on top of an index write that failed.
+        std::lock_guard<std::mutex> ul(upload_mu);
+        if (upload_error.ok()) upload_error = s.Annotate("writing an index early");
+      }
       return s;
     }
     {
@@ -252,7 +275,8 @@ Status Repository::Flush() {
     m.upload_cv.wait(l, [&] { return m.in_flight.empty() || *m.in_flight.begin() >= target; });
   }
   // Packs first, then the index naming them: only successfully uploaded
-  // packs reach `unindexed`, so a failed pack is never named.
+  // packs reach `unindexed`, so a failed pack is never named. Packs an
+  // early write took are named once WriteIndexes gets index_write_mu.
   Status idx = m.WriteIndexes();
   KLOSET_RETURN_IF_ERROR(m.StickyError());
   return idx;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,10 @@ inline std::string ReadAll(Remote* r, const std::string& name) {
 class CountingRemote : public Remote {
  public:
   explicit CountingRemote(Remote* base) : base_(base) {}
+  // Called with the name before each Write is passed on (to look at local
+  // state, or to schedule a fault for it). Set before the remote is in use.
+  std::function<void(const std::string& name)> before_write;
+
   Status Read(const std::string& name, uint64_t offset, uint64_t length,
               std::string* out) override {
     Count("read " + name);
@@ -76,6 +81,7 @@ class CountingRemote : public Remote {
   }
   Status Write(const std::string& name, std::string_view data) override {
     Count("write " + name);
+    if (before_write) before_write(name);
     return base_->Write(name, data);
   }
   Status List(const std::string& prefix,

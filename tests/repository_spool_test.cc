@@ -14,6 +14,7 @@
 
 #include "core/checker.h"
 #include "core/repository.h"
+#include "remotes/fault_remote.h"
 #include "remotes/local_remote.h"
 #include "tests/repo_test_util.h"
 #include "tests/test_util.h"
@@ -65,6 +66,19 @@ struct Fixture {
     }
     std::sort(v.begin(), v.end());
     return v;
+  }
+  // Small packs, one upload thread (so remote writes come one at a time, in
+  // order) and an index every `every` blobs; over `remote`, borrowed.
+  std::unique_ptr<Repository> InitEarly(Remote* remote, size_t every) {
+    InitOptions o = FastInit(4 << 10);
+    o.open = Opts();
+    o.open.transfers = 1;
+    o.open.max_unindexed_blobs = every;
+    std::unique_ptr<Repository> repo;
+    Status s = Repository::Init(std::make_unique<CountingRemote>(remote), "secret", o, &repo);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    return repo;
   }
   std::vector<std::string> Objects(const std::string& prefix) const {
     auto r = Remote_();
@@ -441,4 +455,78 @@ TEST_CASE("concurrent saves of the same blobs are all spooled", "[spool]") {
   CHECK(repo->stats().spool_blobs_recovered == blobs.size());
   RequireAllLoad(repo.get(), blobs);
   RequireClean(repo.get());
+}
+
+TEST_CASE("early index writes delete spool files only once written", "[spool]") {
+  Fixture f;
+  auto base = f.Remote_();
+  CountingRemote counting(base.get());
+  // Every pack uploaded since the last index is named by the next one (one
+  // upload thread), so its spool file must still be there when it is written.
+  std::atomic<size_t> packs_since{0}, index_writes{0}, too_few_files{0};
+  counting.before_write = [&](const std::string& name) {
+    if (name.rfind("packs/", 0) == 0) packs_since++;
+    if (name.rfind("index/", 0) != 0) return;
+    index_writes++;
+    if (f.SpoolFiles().size() < packs_since.exchange(0)) too_few_files++;
+  };
+  auto blobs = MakeBlobs(300, 9, 300);
+  auto repo = f.InitEarly(&counting, 30);
+  SaveAll(repo.get(), blobs);
+  REQUIRE(repo->SyncSpool().ok());
+  CHECK(f.Objects("index/").size() >= 2);  // before any Flush
+  CHECK(f.SpoolFiles().size() < f.Objects("packs/").size());
+  REQUIRE(repo->Flush().ok());
+  CHECK(f.SpoolFiles().empty());
+  CHECK(index_writes >= 3);
+  CHECK(too_few_files == 0);
+  repo.reset();
+  auto again = f.Open();
+  CHECK(again->stats().spool_files_recovered == 0);
+  RequireAllLoad(again.get(), blobs);
+  RequireClean(again.get());
+}
+
+TEST_CASE("a failed early index write is sticky and its packs stay spooled", "[spool]") {
+  const bool fail_all = GENERATE(false, true);
+  INFO("every index write fails: " << fail_all);
+  Fixture f;
+  auto base = f.Remote_();
+  FaultRemote fault(base.get());
+  CountingRemote counting(&fault);
+  std::atomic<bool> failed_one{false};
+  // One upload thread and a caller that waits for it: the write scheduled
+  // to fail is the index write about to start.
+  counting.before_write = [&](const std::string& name) {
+    if (name.rfind("index/", 0) == 0 && (fail_all || !failed_one.exchange(true))) {
+      fault.Schedule(RemoteOp::kWrite, {Fault::kIOError});
+    }
+  };
+  auto blobs = MakeBlobs(300, 10, 300);
+  std::vector<Blob> saved;
+  auto repo = f.InitEarly(&counting, 30);
+  for (const Blob& b : blobs) {
+    if (!repo->SaveBlob(b.type, repo->HashBlob(b.data), b.data, nullptr, nullptr).ok()) break;
+    saved.push_back(b);
+  }
+  REQUIRE(saved.size() >= 40);  // enough for an early write
+  Status s = repo->Flush();
+  CHECK(s.code() == Code::kIOError);
+  CHECK(s.message().find("writing an index early") != std::string::npos);
+  CHECK_FALSE(repo->Flush().ok());  // sticky: the session must not commit
+  if (fail_all) {
+    // No index was written, so every uploaded pack keeps its spool file.
+    CHECK(f.Objects("index/").empty());
+    CHECK(f.SpoolFiles().size() >= f.Objects("packs/").size());
+  } else {
+    // The Flush named the packs whose early index failed (it still reports
+    // the failure) and then let their files go.
+    CHECK(f.SpoolFiles().empty());
+  }
+  repo.reset();
+  auto again = f.Open();
+  CHECK((again->stats().spool_files_recovered > 0) == fail_all);
+  RequireAllLoad(again.get(), saved);
+  RequireClean(again.get());
+  CHECK(f.SpoolFiles().empty());
 }

@@ -421,3 +421,44 @@ TEST_CASE("sealed objects round trip and verify their names", "[repository]") {
   REQUIRE(repo->DeleteObject(name).ok());
   CHECK(repo->DeleteObject("config").code() == Code::kInvalidArgument);
 }
+
+TEST_CASE("indexes are written before Flush once enough blobs wait for one", "[repository]") {
+  std::string store = UniqueStore();
+  InitOptions o = FastInit(4 << 10);  // ~30 of these blobs a pack
+  o.open.transfers = 2;
+  o.open.max_unindexed_blobs = 50;
+  auto repo = InitMem(store, o);
+  auto remote = Mem(store);
+  constexpr int kBlobs = 2000;
+  auto blob = [](int k) { return RandomData(60 + k % 50, 7000 + k); };
+  auto type = [](int k) { return k % 7 == 0 ? BlobType::kTree : BlobType::kData; };
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 2; t++) {
+    threads.emplace_back([&, t] {
+      for (int k = t; k < kBlobs; k += 2) {
+        std::string d = blob(k);
+        if (!repo->SaveBlob(type(k), repo->HashBlob(d), d, nullptr, nullptr).ok()) failed++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  REQUIRE(failed == 0);
+  // ~70 packs, at most 4 in flight: most have been indexed already.
+  const size_t early = ListAll(remote.get(), "index/").size();
+  CHECK(early >= 5);
+  REQUIRE(repo->Flush().ok());
+  const auto names = ListAll(remote.get(), "index/");
+  CHECK(names.size() >= early);
+  CHECK(repo->IndexObjects().size() == names.size());
+  repo.reset();
+
+  auto again = OpenMem(store);
+  size_t count = 0;
+  again->ForEachBlob([&](const IndexEntry&) { count++; });
+  CHECK(count == kBlobs);
+  for (int k = 0; k < kBlobs; k++) {
+    std::string d = blob(k);
+    REQUIRE(Load(again.get(), type(k), again->HashBlob(d)) == d);
+  }
+}
