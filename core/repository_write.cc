@@ -8,6 +8,11 @@
 
 namespace kloset {
 
+// Blobs per pack at most (docs/FORMAT.md, "Packs"): until a pack is
+// uploaded, each of its blobs costs ~190 bytes of bookkeeping, so tiny blobs
+// must not fill a 16 MiB pack by the hundred thousand.
+constexpr size_t kMaxPackBlobs = 16384;
+
 namespace {
 
 int TypeSlot(BlobType t) { return t == BlobType::kTree ? 1 : 0; }
@@ -64,7 +69,8 @@ Status Repository::SaveBlob(BlobType type, const Hash& id, std::string_view plai
     // or if its spool file takes no more records.
     const bool broken = p && p->spool && p->spool->broken();
     if (p && p->writer.count() > 0 &&
-        (p->writer.size() + sealed.size() > m.config.pack_size || broken)) {
+        (p->writer.size() + sealed.size() > m.config.pack_size ||
+         p->writer.count() >= kMaxPackBlobs || broken)) {
       full[0] = std::move(p);
     } else if (broken) {
       p->spool->Remove();  // holds no blob: start a new file
@@ -88,7 +94,9 @@ Status Repository::SaveBlob(BlobType type, const Hash& id, std::string_view plai
         pb.pack = p;
         pb.entry = e;
       }
-      if (p->writer.size() >= m.config.pack_size) full[1] = std::move(p);
+      if (p->writer.size() >= m.config.pack_size || p->writer.count() >= kMaxPackBlobs) {
+        full[1] = std::move(p);
+      }
     }
   }
   if (m.spool) {

@@ -375,6 +375,23 @@ TEST_CASE("packs respect the size target and keep types apart", "[repository]") 
   CHECK(repo->IndexObjects().size() == 1);  // one index per flush
 }
 
+TEST_CASE("packs close at 16,384 blobs however small the blobs", "[repository]") {
+  std::string store = UniqueStore();
+  auto repo = InitMem(store, FastInit(16 << 20));
+  for (int i = 0; i < 40000; i++) Save(repo.get(), BlobType::kData, "blob " + std::to_string(i));
+  REQUIRE(repo->Flush().ok());
+  auto packs = ListAll(repo->remote(), "packs/");
+  REQUIRE(packs.size() == 3);  // 16,384 + 16,384 + 7,232
+  size_t total = 0;
+  for (const auto& name : packs) {
+    std::vector<IndexEntry> entries;
+    REQUIRE(repo->ReadPackHeader(ReadAll(repo->remote(), name), &entries).ok());
+    CHECK(entries.size() <= 16384);
+    total += entries.size();
+  }
+  CHECK(total == 40000);
+}
+
 TEST_CASE("pending blobs load before flush", "[repository]") {
   std::string store = UniqueStore();
   auto repo = InitMem(store);
