@@ -157,13 +157,17 @@ void Draft::Impl::FillAttr(DraftRec& r, std::string_view name, Node* out, DraftA
   if (what == DraftAttr::kAll || r.node.chunks.empty()) {
     *out = r.node;
   } else {
-    // Copy all but the chunk list: moved aside and back, under the lock.
-    std::vector<ChunkRef> chunks = std::move(r.node.chunks);
+    // Copy all but the chunk list: moved aside and back (even if the copy
+    // throws), under the lock.
+    struct Aside {
+      std::vector<ChunkRef>& slot;
+      std::vector<ChunkRef> chunks;
+      ~Aside() { slot = std::move(chunks); }
+    } aside{r.node.chunks, std::move(r.node.chunks)};
     *out = r.node;
-    r.node.chunks = std::move(chunks);
     if (out->blocks == 0) {
       uint64_t bytes = 0;
-      for (const ChunkRef& c : r.node.chunks)
+      for (const ChunkRef& c : aside.chunks)
         if (!c.is_hole) bytes += c.size;
       out->blocks = (bytes + 511) / 512;
     }

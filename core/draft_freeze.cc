@@ -97,6 +97,9 @@ void Draft::Impl::AdoptFrozen(uint64_t generation) {
   for (const Frozen& f : frozen) {
     DraftRec* d = Get(f.id);
     if (!d || !d->is_dir()) continue;
+    // A Checkpoint after that Freeze gave it newer pages: an older base would
+    // point at older pages of directories below that the Checkpoint wrote.
+    if (d->has_base && d->base_gen > generation) continue;
     d->node.subtree = f.subtree;
     d->node.subtree_entries = f.entries;
     d->has_base = true;
@@ -138,6 +141,7 @@ Status Draft::Impl::Checkpoint(std::vector<std::pair<DraftId, std::string>>* hel
     for (const auto& [name, cid] : d.children) {
       const DraftRec& c = recs.at(cid);
       if (c.is_dir()) stack.push_back(cid);
+      // Directories too: a folder the kernel holds keeps its parent loaded.
       if (clean && c.nlookup > 0 && c.pins == 0 && c.mgen <= d.base_gen &&
           (c.is_dir() || (c.links == 1 && c.node.hardlink_id == 0))) {
         held->emplace_back(id, name);

@@ -122,8 +122,8 @@ struct Repository::Impl {
   void UploadPack(std::shared_ptr<OpenPack> p, uint64_t seq);
   // Writes indexes naming every pack in `unindexed`, then lets the spool
   // delete those packs' files. On failure the packs not yet named stay in
-  // `unindexed` for the next call; `early` (an upload thread's write, whose
-  // caller cannot report it) makes the failure the sticky error too.
+  // `unindexed` for the next call (`early`: an upload thread's write, whose
+  // failure only says so; the next Flush writes them or fails itself).
   Status WriteIndexes(bool early = false);
 
   // repository_spool.cc

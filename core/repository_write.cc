@@ -239,15 +239,10 @@ Status Repository::Impl::WriteIndexes(bool early) {
       for (size_t i = done; i < recs.size(); i++) unindexed_blobs += recs[i].blobs.size();
       unindexed.insert(unindexed.begin(), recs.begin() + static_cast<ptrdiff_t>(done), recs.end());
       l.unlock();
-      if (early) {
-        // Sticky, as for an upload, and set before index_write_mu goes so
-        // that the Flush which would cover these packs reports it: it still
-        // tries to name them (freeing their spool files) but no snapshot
-        // gets written on top of an index write that failed.
-        std::lock_guard<std::mutex> ul(upload_mu);
-        if (upload_error.ok()) upload_error = s.Annotate("writing an index early");
-      }
-      return s;
+      // Not sticky, unlike a failed upload: nothing is lost, the next write
+      // (early or the Flush's) names these packs again, and a Flush that
+      // cannot reports its own failure, so no snapshot goes on top of it.
+      return early ? s.Annotate("writing an index early") : s;
     }
     {
       std::unique_lock<std::shared_mutex> l(index_mu);

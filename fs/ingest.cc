@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/fs_scan.h"
@@ -95,6 +96,9 @@ Status IngestTree::Init(std::function<void()> after_commit) {
   JournalContents jc;
   bool recovered = false, replay_failed = false;
   size_t applied = 0, failed = 0;
+  // As in ReleaseMemory: past what stays after a round, rewrite only once
+  // the draft has doubled (one huge folder would be rewritten every round).
+  uint64_t replay_limit = opts_.max_draft_nodes;
   Status s = DraftJournal::Recover(
       dir_, key, store_id,
       [&](DraftOp&& op) -> Status {
@@ -111,14 +115,19 @@ Status IngestTree::Init(std::function<void()> after_commit) {
         }
         if (!draft_->Apply(op).ok()) failed++;
         // No kernel holds these nodes yet: what is checkpointed can go.
-        if (opts_.max_draft_nodes > 0 && ++applied % 1024 == 0 &&
-            draft_->NodeCount() > opts_.max_draft_nodes) {
+        if (replay_limit > 0 && ++applied % 1024 == 0 && draft_->NodeCount() > replay_limit) {
           r = draft_->Checkpoint(nullptr);
-          if (!r.ok()) {
-            replay_failed = true;
-            return r.Annotate("ingest: replaying the journal in " + dir_);
+          if (r.ok()) {
+            draft_->Trim();
+            replay_limit = std::max<uint64_t>(opts_.max_draft_nodes, 2 * draft_->NodeCount());
+          } else {
+            // Only memory is at stake: replay on, holding everything.
+            Log(LogLevel::kWarning,
+                "ingest: could not write directories ahead while replaying "
+                "the journal: " +
+                    r.ToString());
+            replay_limit = 0;
           }
-          draft_->Trim();
         }
         return Status::OK();
       },

@@ -17,9 +17,9 @@
 // Inodes: ingest/ itself is kIngestIno; draft id d > 1 is inode
 // kIngestInoBase + d. File handles of ingest files have kIngestFhBit set.
 //
-// Lock order: commit_mu_, then gate_, then files_mu_, then the Draft's lock (taken by
-// Draft calls); an IngestFile's own lock is never held while calling the
-// Draft.
+// Lock order: release_mu_ (fs/ingest_memory.cc), then commit_mu_, then gate_, then
+// files_mu_, then the Draft's lock (taken by Draft calls); an IngestFile's own lock is
+// never held while calling the Draft.
 //
 // Thread safety: every method may be called from many threads at once.
 #pragma once
@@ -145,6 +145,11 @@ class IngestTree {
   // background thread with no lock of the tree held, never from a request.
   using EntryInvalidator = std::function<void(uint64_t parent, const std::string& name)>;
   void SetEntryInvalidator(EntryInvalidator fn);
+  // Before the session that fn talks to goes: no call starts after this,
+  // and it waits up to wait_s for one in flight. False if one still runs
+  // (it may be stuck on a request the stopped session never answers; the
+  // session must then not be destroyed).
+  bool StopInvalidating(double wait_s);
   // One round of memory release (the background thread runs it every half
   // second; tests call it directly): when the draft holds more than
   // max_draft_nodes nodes, checkpoints it, invalidates the kernel's entries
@@ -211,11 +216,17 @@ class IngestTree {
   uint64_t next_fh_ = 1;
 
   // Memory release (fs/ingest_memory.cc), used by the background thread.
+  // release_mu_ serializes rounds (taken before commit_mu_; no request
+  // takes it); invalidate_mu_ is a leaf.
   std::mutex release_mu_;
-  EntryInvalidator invalidate_;  // guarded by release_mu_
-  bool trim_pending_ = false;    // guarded by release_mu_
-  uint64_t release_at_ = 0;      // guarded by release_mu_; 0 = max_draft_nodes
-  MountStats::Ingest released_;  // guarded by release_mu_ (draft_nodes unused)
+  bool trim_pending_ = false;  // guarded by release_mu_
+  uint64_t release_at_ = 0;    // guarded by release_mu_; 0 = max_draft_nodes
+  std::mutex invalidate_mu_;
+  std::condition_variable invalidate_cv_;
+  std::shared_ptr<EntryInvalidator> invalidate_;  // guarded by invalidate_mu_
+  bool invalidate_stopped_ = false;               // guarded by invalidate_mu_
+  int invalidating_ = 0;                          // calls in flight; guarded by invalidate_mu_
+  std::atomic<uint64_t> checkpoints_{0}, entries_released_{0}, nodes_unloaded_{0};
 
   std::atomic<int64_t> last_change_ns_{0};
   std::mutex idle_mu_;

@@ -165,10 +165,16 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   cfg.clone_fd = 0;
   cfg.max_idle_threads = static_cast<unsigned>(opts.max_threads);
   int rc = fuse_session_loop_mt(se, &cfg);
-  if (kfs.ingest()) kfs.ingest()->SetEntryInvalidator(nullptr);  // before the session goes
+  // No kernel notification may outlive the session; one stuck on a request
+  // this stopped loop never answers (after a signal) leaves the session be.
+  const bool drained = !kfs.ingest() || kfs.ingest()->StopInvalidating(5);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
-  fuse_session_destroy(se);
+  if (drained) {
+    fuse_session_destroy(se);
+  } else {
+    Log(LogLevel::kWarning, "a kernel notification did not return; the FUSE session is left");
+  }
   Log(LogLevel::kInfo, "unmounted " + opts.mountpoint);
   // The kernel mount is gone; what was written into ingest/ becomes a
   // snapshot before the daemon exits (`klosetfs umount` waits for that).

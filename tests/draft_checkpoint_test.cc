@@ -135,6 +135,29 @@ TEST_CASE("checkpoint: a commit's Freeze before it still commits") {
   CHECK(ResolvePath(&d, "new0/f0", &gone).code() == Code::kNotFound);
   CHECK(ResolvePath(&d, "new0/f1", &gone).ok());
 
+  // A change below a directory that a commit froze, checkpointed before its
+  // Committed: the checkpoint's newer pages stay the base (the commit's older
+  // root would point at new3's old pages, and the next Freeze lose f2).
+  Node file;
+  file.type = NodeType::kFile;
+  file.mode = 0644;
+  DraftId top;
+  REQUIRE(d.Create(kDraftRootId, "top", file, &top, nullptr).ok());  // the root is dirty
+  FreezeRoot(&d, &sum, &gen);
+  ChunkRef c;
+  c.id[0] = 0xee;
+  c.size = 7;
+  REQUIRE(d.SetContent(Resolve(&d, "new3/f2"), {c}, 7).ok());
+  REQUIRE(d.Checkpoint(nullptr).ok());
+  d.Committed(gen);
+  CHECK(d.Dirty());
+  const Hash r3 = FreezeRoot(&d, &sum, &gen);
+  d.Committed(gen);
+  const testing::Tree stored = testing::ScanStored(&store, r3);
+  REQUIRE(stored.entries.count("new3/f2") == 1);
+  CHECK(stored.entries.at("new3/f2").size == 7);
+  CHECK(stored.entries.count("top") == 1);
+
   // Without changes in between, Committed after a checkpoint ends the draft.
   REQUIRE(d.Unlink(Resolve(&d, "new0"), "f1").ok());
   FreezeRoot(&d, &sum, &gen);
