@@ -26,7 +26,13 @@ std::string MountStatsJson(const MountStats& s) {
                    {"nodes_unloaded", s.ingest->nodes_unloaded}};
   }
   j["uptime_s"] = s.uptime_s;
-  return j.dump(2) + "\n";
+  // Padded with spaces to a multiple of 4 KiB: the size a stat(2) reports
+  // then matches the text a later open makes (numbers change length from one
+  // moment to the next), so readers that trust st_size get whole JSON.
+  std::string text = j.dump(2);
+  const size_t padded = (text.size() + 1 + 4095) / 4096 * 4096;
+  text.append(padded - text.size() - 1, ' ');
+  return text + "\n";
 }
 
 }  // namespace kloset::fs

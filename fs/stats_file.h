@@ -42,7 +42,7 @@ struct MountStats {
 //  "disk_cache":{"hits","misses","bytes","capacity"} or null,
 //  "ingest":{"draft_nodes","checkpoints","entries_released","nodes_unloaded"} or null,
 //  "uptime_s":..}
-// followed by a newline.
+// padded with spaces to a multiple of 4096 bytes and ended by a newline.
 std::string MountStatsJson(const MountStats& s);
 
 }  // namespace kloset::fs
