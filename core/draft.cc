@@ -165,12 +165,7 @@ void Draft::Impl::FillAttr(DraftRec& r, std::string_view name, Node* out, DraftA
       ~Aside() { slot = std::move(chunks); }
     } aside{r.node.chunks, std::move(r.node.chunks)};
     *out = r.node;
-    if (out->blocks == 0) {
-      uint64_t bytes = 0;
-      for (const ChunkRef& c : aside.chunks)
-        if (!c.is_hole) bytes += c.size;
-      out->blocks = (bytes + 511) / 512;
-    }
+    if (out->blocks == 0) out->blocks = DataBlocks(aside.chunks);
   }
   out->name.assign(name);
 }

@@ -131,16 +131,11 @@ Status Draft::Impl::Checkpoint(std::vector<std::pair<DraftId, std::string>>* hel
   KLOSET_RETURN_IF_ERROR(s);
   if (!held) return Status::OK();
   held->clear();
-  std::vector<DraftId> stack{kDraftRootId};
-  while (!stack.empty()) {
-    const DraftId id = stack.back();
-    stack.pop_back();
+  for (const DraftId id : LoadedDirs()) {
     const DraftRec& d = recs.at(id);
-    if (!d.loaded) continue;
     const bool clean = d.has_base && d.egen <= d.base_gen;
     for (const auto& [name, cid] : d.children) {
       const DraftRec& c = recs.at(cid);
-      if (c.is_dir()) stack.push_back(cid);
       // Directories too: a folder the kernel holds keeps its parent loaded.
       if (clean && c.nlookup > 0 && c.pins == 0 && c.mgen <= d.base_gen &&
           (c.is_dir() || (c.links == 1 && c.node.hardlink_id == 0))) {
@@ -151,9 +146,7 @@ Status Draft::Impl::Checkpoint(std::vector<std::pair<DraftId, std::string>>* hel
   return Status::OK();
 }
 
-size_t Draft::Impl::Trim() {
-  // Loaded directories in pre-order; visited in reverse, children come
-  // before their parents, so a whole clean subtree unloads in one call.
+std::vector<DraftId> Draft::Impl::LoadedDirs() const {
   std::vector<DraftId> order, stack{kDraftRootId};
   while (!stack.empty()) {
     const DraftId id = stack.back();
@@ -165,6 +158,13 @@ size_t Draft::Impl::Trim() {
       if (recs.at(cid).is_dir()) stack.push_back(cid);
     }
   }
+  return order;
+}
+
+size_t Draft::Impl::Trim() {
+  // Visited in reverse pre-order, children come before their parents, so a
+  // whole clean subtree unloads in one call.
+  const std::vector<DraftId> order = LoadedDirs();
   size_t freed = 0;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     DraftRec& d = recs.at(*it);

@@ -145,6 +145,8 @@ struct Draft::Impl {
   // The last Freeze's directories take its pages as their base.
   void AdoptFrozen(uint64_t generation);
   Status Checkpoint(std::vector<std::pair<DraftId, std::string>>* held);
+  // Loaded directories reachable from the root, in pre-order.
+  std::vector<DraftId> LoadedDirs() const;
   size_t Trim();
 
   // --- draft_apply.cc -----------------------------------------------------

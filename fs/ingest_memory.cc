@@ -14,8 +14,8 @@
 //      whose working directory it is sees getcwd() fail (ENOENT) until the
 //      folder's path is looked up again (docs/INGEST.md);
 //   4. the next round (half a second later) trims what the kernel forgot.
-// Entries in use (open files, working directories) stay; a later lookup of
-// an unloaded directory loads it again from its pages. When a round frees
+// Open files stay (they are pinned); a later lookup of an unloaded
+// directory loads it again from its pages. When a round frees
 // little (one huge directory being written), the threshold doubles so that
 // the tree is not rewritten every half second.
 #include <chrono>

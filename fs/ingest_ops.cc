@@ -24,20 +24,13 @@ int64_t TsNs(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-uint64_t DataBlocks(const Node& n) {
-  uint64_t bytes = 0;
-  for (const auto& c : n.chunks)
-    if (!c.is_hole) bytes += c.size;
-  return (bytes + 511) / 512;
-}
-
 }  // namespace
 
 void IngestTree::ToStat(DraftId id, const Node& n, struct stat* st) {
   NodeToStat(n, ToIno(id), st);
   if (n.type != NodeType::kFile) return;
   // Draft::GetAttr and Lookup without the chunk list fill in blocks.
-  if (n.blocks == 0) st->st_blocks = static_cast<blkcnt_t>(DataBlocks(n));
+  if (n.blocks == 0) st->st_blocks = static_cast<blkcnt_t>(DataBlocks(n.chunks));
   std::shared_ptr<OpenFile> f;
   {
     std::lock_guard<std::mutex> l(files_mu_);
