@@ -1,5 +1,6 @@
 #include "fs/fuse_ops.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -13,6 +14,15 @@ namespace kloset::fs {
 namespace {
 
 KlosetFs* Fs(fuse_req_t req) { return static_cast<KlosetFs*>(fuse_req_userdata(req)); }
+void Count(fuse_req_t req, FuseOp op) { Fs(req)->fuse_counters().Add(op); }
+
+// Zero-message opens, on a mount without ingest/ whose kernel supports them:
+// the first OPEN is answered ENOSYS and the kernel sends no OPEN, FLUSH or
+// RELEASE for files again; READs then come without a handle (fh 0, as no
+// handle is ever 0) and KlosetFs::ReadInode serves them. A file read by tar
+// then costs one request instead of three. Set once at INIT, before any
+// request; one session per process.
+std::atomic<bool> g_open_free{false};
 
 // The one place a Status becomes an errno at the FUSE edge.
 int Errno(const Status& s) {
@@ -31,7 +41,12 @@ void ToParam(const Entry& e, fuse_entry_param* p) {
   p->entry_timeout = e.entry_timeout;
 }
 
-void OpInit(void*, struct fuse_conn_info* conn) {
+void OpInit(void* userdata, struct fuse_conn_info* conn) {
+  const bool read_only = static_cast<KlosetFs*>(userdata)->ingest() == nullptr;
+  g_open_free = read_only && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+  // The statistics file, the one file whose text changes, is then kept from
+  // going stale in the page cache by a new mtime at every stat.
+  if (g_open_free && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: one round trip per listing
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
@@ -44,6 +59,7 @@ void OpInit(void*, struct fuse_conn_info* conn) {
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Count(req, FuseOp::kLookup);
   Entry e;
   Status s = Fs(req)->Lookup(parent, name, &e);
   // A missing name with a timeout is a negative entry the kernel may cache.
@@ -55,16 +71,21 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
+  Count(req, FuseOp::kForget);
   Fs(req)->Forget(ino, n);
   fuse_reply_none(req);
 }
 
 void OpForgetMulti(fuse_req_t req, size_t count, struct fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; i++) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  for (size_t i = 0; i < count; i++) {
+    Count(req, FuseOp::kForget);
+    Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  }
   fuse_reply_none(req);
 }
 
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+  Count(req, FuseOp::kGetattr);
   struct stat st;
   double timeout = 0;
   Status s = Fs(req)->GetAttr(ino, &st, &timeout);
@@ -73,6 +94,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
 }
 
 void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  Count(req, FuseOp::kReadlink);
   std::string target;
   Status s = Fs(req)->ReadLink(ino, &target);
   if (!s.ok()) return (void)fuse_reply_err(req, s.IsNotFound() ? ENOENT : EINVAL);
@@ -80,6 +102,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kOpendir);
   uint64_t fh = 0;
   bool cacheable = false;
   Status s = Fs(req)->OpenDir(ino, &fh, &cacheable);
@@ -123,19 +146,25 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 }
 
 void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kReaddir);
   DoReaddir(req, ino, size, off, fi, false);
 }
 void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    struct fuse_file_info* fi) {
+  Count(req, FuseOp::kReaddirplus);
   DoReaddir(req, ino, size, off, fi, true);
 }
 
 void OpReleasedir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kReleasedir);
   Fs(req)->ReleaseDir(fi->fh);
   fuse_reply_err(req, 0);
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kOpen);
+  // Writes are refused by the kernel on a read-only mount ("ro") before this.
+  if (g_open_free) return (void)fuse_reply_err(req, ENOSYS);
   uint64_t fh = 0;
   Status s = Fs(req)->Open(ino, fi->flags, &fh);
   if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
@@ -155,19 +184,24 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kRead);
   std::string data;
-  Status s = Fs(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &data);
+  const uint64_t offset = static_cast<uint64_t>(off);
+  Status s = fi->fh == 0 ? Fs(req)->ReadInode(ino, offset, size, &data)
+                         : Fs(req)->Read(fi->fh, offset, size, &data);
   if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
   fuse_reply_buf(req, data.data(), data.size());
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kRelease);
   Fs(req)->Release(fi->fh);
   fuse_reply_err(req, 0);
 }
 
 void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Count(req, FuseOp::kGetxattr);
   std::string v;
   Status s = Fs(req)->GetXattr(ino, name, &v);
   if (!s.ok()) return (void)fuse_reply_err(req, s.IsNotFound() ? ENODATA : Errno(s));
@@ -177,6 +211,7 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 }
 
 void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Count(req, FuseOp::kListxattr);
   std::vector<std::string> names;
   Status s = Fs(req)->ListXattr(ino, &names);
   if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
@@ -188,6 +223,7 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  Count(req, FuseOp::kStatfs);
   struct statvfs st;
   Fs(req)->StatFs(&st);
   fuse_reply_statfs(req, &st);
@@ -209,6 +245,7 @@ void ReplyEntry(fuse_req_t req, const Status& s, const Entry& e) {
 
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                struct fuse_file_info* fi) {
+  Count(req, FuseOp::kSetattr);
   struct stat out;
   double timeout = 0;
   Status s = Fs(req)->SetAttr(ino, *attr, to_set, fi ? fi->fh : 0, &out, &timeout);
@@ -216,40 +253,48 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   fuse_reply_attr(req, &out, timeout);
 }
 void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Count(req, FuseOp::kMknod);
   const fuse_ctx* c = fuse_req_ctx(req);
   Entry e;
   Status s = Fs(req)->Mknod(parent, name, mode & ~c->umask, rdev, c->uid, c->gid, &e);
   ReplyEntry(req, s, e);
 }
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Count(req, FuseOp::kMkdir);
   const fuse_ctx* c = fuse_req_ctx(req);
   Entry e;
   Status s = Fs(req)->Mknod(parent, name, S_IFDIR | (mode & ~c->umask & 07777), 0, c->uid, c->gid, &e);
   ReplyEntry(req, s, e);
 }
 void OpSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  Count(req, FuseOp::kSymlink);
   const fuse_ctx* c = fuse_req_ctx(req);
   Entry e;
   Status s = Fs(req)->Symlink(target, parent, name, c->uid, c->gid, &e);
   ReplyEntry(req, s, e);
 }
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
+  Count(req, FuseOp::kLink);
   Entry e;
   Status s = Fs(req)->Link(ino, parent, name, &e);
   ReplyEntry(req, s, e);
 }
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Count(req, FuseOp::kUnlink);
   fuse_reply_err(req, WErrno(Fs(req)->Unlink(parent, name)));
 }
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Count(req, FuseOp::kRmdir);
   fuse_reply_err(req, WErrno(Fs(req)->Rmdir(parent, name)));
 }
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned flags) {
+  Count(req, FuseOp::kRename);
   fuse_reply_err(req, WErrno(Fs(req)->Rename(parent, name, newparent, newname, flags)));
 }
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               struct fuse_file_info* fi) {
+  Count(req, FuseOp::kCreate);
   const fuse_ctx* c = fuse_req_ctx(req);
   Entry e;
   uint64_t fh = 0;
@@ -263,26 +308,35 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 }
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
              struct fuse_file_info* fi) {
+  Count(req, FuseOp::kWrite);
   Status s = Fs(req)->Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size));
   if (!s.ok()) return (void)fuse_reply_err(req, WErrno(s));
   fuse_reply_write(req, size);
 }
 void OpFlush(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kFlush);
+  // Nothing is ever written on a mount without ingest/: ENOSYS tells the
+  // kernel to send no FLUSH again (close(2) then costs no round trip).
+  if (!Fs(req)->ingest()) return (void)fuse_reply_err(req, ENOSYS);
   fuse_reply_err(req, WErrno(Fs(req)->Flush(fi->fh)));
 }
 void OpFsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info* fi) {
+  Count(req, FuseOp::kFsync);
   fuse_reply_err(req, WErrno(Fs(req)->Fsync(fi->fh)));
 }
 void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, struct fuse_file_info*) {
+  Count(req, FuseOp::kFsyncdir);
   fuse_reply_err(req, WErrno(Fs(req)->FsyncDir(ino)));
 }
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
+  Count(req, FuseOp::kSetxattr);
   Status s = Fs(req)->SetXattr(ino, name, std::string_view(value, size), flags);
   if (s.IsNotFound()) return (void)fuse_reply_err(req, ENODATA);  // XATTR_REPLACE of a missing one
   fuse_reply_err(req, WErrno(s));
 }
 void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Count(req, FuseOp::kRemovexattr);
   Status s = Fs(req)->RemoveXattr(ino, name);
   if (s.IsNotFound()) return (void)fuse_reply_err(req, ENODATA);
   fuse_reply_err(req, WErrno(s));

@@ -303,16 +303,26 @@ void KlosetFs::Stat(const Inode& n, struct stat* st) const {
     return;
   }
   if (n.kind == Kind::kStatsFile) {
-    // The size of the text as it would be now; reads (direct_io) see the
-    // text made at their open, whatever its size.
+    // The size of the text as it would be now (padded with slack, so a text
+    // made moments later still fits); reads with a handle (direct_io) see the
+    // text made at their open, whatever its size. The mtime changes at every
+    // stat, which makes the kernel drop the file's pages when it is read
+    // without a handle (ReadInode).
     st->st_mode = S_IFREG | 0444;
     st->st_nlink = 1;
     st->st_size = static_cast<off_t>(StatsText().size());
-    st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = time(nullptr);
+    clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+    st->st_ctim = st->st_atim = st->st_mtim;
     return;
   }
   st->st_mode = S_IFDIR | 0555;
   st->st_nlink = 2;
+}
+
+double KlosetFs::AttrTimeout(const Inode& n) const {
+  if (n.kind == Kind::kEntry) return opts_.immutable_timeout_s;
+  // The statistics file's size and mtime are as of each stat.
+  return n.kind == Kind::kStatsFile ? 0 : opts_.virtual_timeout_s;
 }
 
 void KlosetFs::FillEntry(const InodePtr& n, Entry* e) const {
@@ -320,7 +330,7 @@ void KlosetFs::FillEntry(const InodePtr& n, Entry* e) const {
   e->ino = n->ino;
   Stat(*n, &e->attr);
   bool immutable = n->kind == Kind::kEntry;
-  e->attr_timeout = immutable ? opts_.immutable_timeout_s : opts_.virtual_timeout_s;
+  e->attr_timeout = AttrTimeout(*n);
   // snapshots/<name> itself may vanish (forget): keep its name short-lived.
   e->entry_timeout =
       immutable && !n->snapshot_root ? opts_.immutable_timeout_s : opts_.virtual_timeout_s;
@@ -346,7 +356,7 @@ Status KlosetFs::GetAttr(uint64_t ino, struct stat* st, double* timeout) {
     n->key = "snapshots/" + CurrentLayout()->latest;
   }
   Stat(*n, st);
-  *timeout = n->kind == Kind::kEntry ? opts_.immutable_timeout_s : opts_.virtual_timeout_s;
+  *timeout = AttrTimeout(*n);
   return Status::OK();
 }
 

@@ -38,6 +38,7 @@
 #include "core/snapshot.h"
 #include "core/thread_pool.h"
 #include "fs/chunk_cache.h"
+#include "fs/fuse_counters.h"
 #include "fs/layout.h"
 
 namespace kloset::fs {
@@ -114,6 +115,13 @@ class KlosetFs {
   // known only then, so the FUSE edge opens them with direct_io.
   static bool IsGeneratedFile(uint64_t ino) { return ino == kStatsIno; }
   Status Read(uint64_t fh, uint64_t offset, size_t size, std::string* out);
+  // A read without an open handle, as the kernel sends once OPEN has been
+  // answered ENOSYS (zero-message opens, used on mounts without ingest/:
+  // fs/fuse_ops.cc). Snapshot files keep their chunk table and read-ahead
+  // state with the inode. The statistics file makes its text afresh at
+  // offset 0 and serves later offsets from that text, so one sequential
+  // pass reads one consistent text.
+  Status ReadInode(uint64_t ino, uint64_t offset, size_t size, std::string* out);
   void Release(uint64_t fh);
 
   Status GetXattr(uint64_t ino, const std::string& name, std::string* value);
@@ -155,6 +163,9 @@ class KlosetFs {
   Status SetXattr(uint64_t ino, const std::string& name, std::string_view value, int flags);
   Status RemoveXattr(uint64_t ino, const std::string& name);
 
+  // Requests the kernel sent, counted by the FUSE edge.
+  FuseCounters& fuse_counters() { return fuse_counters_; }
+
   size_t InodeCount() const;
   const ChunkCache& cache() const { return *cache_; }
 
@@ -162,6 +173,7 @@ class KlosetFs {
   struct Inode;
   struct DirHandle;
   struct FileHandle;
+  struct ReadState;
   using InodePtr = std::shared_ptr<Inode>;
 
   std::shared_ptr<const Layout> CurrentLayout();
@@ -173,15 +185,22 @@ class KlosetFs {
                       const std::function<bool(const std::string&, const InodePtr&)>& fn);
   void Stat(const Inode& n, struct stat* st) const;
   void FillEntry(const InodePtr& n, Entry* e) const;
+  double AttrTimeout(const Inode& n) const;
   // Starts loading the first chunks of the files after `n` in its directory
   // that the kernel knows of (interned inodes), without waiting for them.
   void PrefetchFollowing(const Inode& n);
+  // The chunk table of file `n`; kCorrupt if its chunk sizes do not add up
+  // to its size.
+  Status MakeReadState(const Inode& n, ReadState* rs) const;
+  Status ReadChunks(const Inode& n, ReadState* rs, uint64_t offset, size_t size,
+                    std::string* out);
   InodePtr MakeEntry(const std::shared_ptr<const Snapshot>& snap, const Node& node);
   InodePtr MakeLink(const std::string& target);
   InodePtr MakeVirtualDir(int kind, const std::string& key);
   // fs/kloset_fs_stats.cc: the statistics file.
   Status OpenStats(int flags, uint64_t* fh);
-  Status ReadGenerated(const FileHandle& h, uint64_t offset, size_t size, std::string* out);
+  static void ReadText(const std::string& text, uint64_t offset, size_t size, std::string* out);
+  Status ReadStatsNoHandle(uint64_t offset, size_t size, std::string* out);
 
   Repository* repo_;
   FsOptions opts_;
@@ -195,6 +214,7 @@ class KlosetFs {
   SnapshotLoader loader_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ChunkCache> cache_;
+  FuseCounters fuse_counters_;
   time_t mount_time_;
   std::chrono::steady_clock::time_point start_time_ = std::chrono::steady_clock::now();
 
@@ -207,6 +227,9 @@ class KlosetFs {
   std::unordered_map<uint64_t, InodePtr> inodes_;
   std::map<std::pair<uint64_t, std::string>, uint64_t> by_name_;
   uint64_t next_ino_ = 16;
+
+  std::mutex stats_mu_;     // the statistics file's text for reads without a handle
+  std::string stats_text_;  // guarded by stats_mu_
 
   std::mutex handles_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;

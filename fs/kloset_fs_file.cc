@@ -24,20 +24,25 @@ Status KlosetFs::Open(uint64_t ino, int flags, uint64_t* fh) {
     return Status::InvalidArgument("not a regular file");
   auto h = std::make_shared<FileHandle>();
   h->inode = n;
-  uint64_t end = 0;
-  h->ends.reserve(n->node.chunks.size());
-  for (auto& c : n->node.chunks) h->ends.push_back(end += c.size);
-  if (end != n->node.size) {
-    Log(LogLevel::kError, "inode " + std::to_string(n->ino) + ": chunk sizes add up to " + std::to_string(end) +
-                              ", not its size " + std::to_string(n->node.size));
-    return Status::Corrupt("chunk list does not match file size");
-  }
+  KLOSET_RETURN_IF_ERROR(MakeReadState(*n, &h->rs));
   {
     std::lock_guard<std::mutex> l(handles_mu_);
     *fh = next_fh_++;
     files_[*fh] = std::move(h);
   }
   PrefetchFollowing(*n);
+  return Status::OK();
+}
+
+Status KlosetFs::MakeReadState(const Inode& n, ReadState* rs) const {
+  uint64_t end = 0;
+  rs->ends.reserve(n.node.chunks.size());
+  for (auto& c : n.node.chunks) rs->ends.push_back(end += c.size);
+  if (end != n.node.size) {
+    Log(LogLevel::kError, "inode " + std::to_string(n.ino) + ": chunk sizes add up to " +
+                              std::to_string(end) + ", not its size " + std::to_string(n.node.size));
+    return Status::Corrupt("chunk list does not match file size");
+  }
   return Status::OK();
 }
 
@@ -80,34 +85,68 @@ Status KlosetFs::Read(uint64_t fh, uint64_t offset, size_t size, std::string* ou
     if (it == files_.end()) return Status::InvalidArgument("bad file handle");
     h = it->second;
   }
-  if (IsGeneratedFile(h->inode->ino)) return ReadGenerated(*h, offset, size, out);
+  if (IsGeneratedFile(h->inode->ino)) {
+    ReadText(h->text, offset, size, out);
+    return Status::OK();
+  }
+  return ReadChunks(*h->inode, &h->rs, offset, size, out);
+}
+
+Status KlosetFs::ReadInode(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
+  if (ingest_ && IngestTree::Owns(ino)) return Status::InvalidArgument("ingest/ reads need a handle");
+  if (ino == kStatsIno) return ReadStatsNoHandle(offset, size, out);
+  InodePtr n = Get(ino);
+  if (!n) return Status::NotFound("stale inode");
+  if (n->kind != Kind::kEntry || n->node.type != NodeType::kFile)
+    return Status::InvalidArgument("not a regular file");
+  std::shared_ptr<ReadState> rs;
+  {
+    std::lock_guard<std::mutex> l(inodes_mu_);
+    rs = n->reader;
+  }
+  if (!rs) {
+    auto made = std::make_shared<ReadState>();
+    KLOSET_RETURN_IF_ERROR(MakeReadState(*n, made.get()));
+    std::lock_guard<std::mutex> l(inodes_mu_);
+    if (!n->reader) n->reader = made;
+    rs = n->reader;
+  }
+  // A read from the start is where an open would have been: a reader going
+  // through a folder (tar, cp -r) reads each file from offset 0.
+  if (offset == 0) PrefetchFollowing(*n);
+  return ReadChunks(*n, rs.get(), offset, size, out);
+}
+
+Status KlosetFs::ReadChunks(const Inode& n, ReadState* rs, uint64_t offset, size_t size,
+                            std::string* out) {
   out->clear();
-  const auto& chunks = h->inode->node.chunks;
-  uint64_t file_size = h->ends.empty() ? 0 : h->ends.back();
+  const auto& chunks = n.node.chunks;
+  const auto& ends = rs->ends;
+  uint64_t file_size = ends.empty() ? 0 : ends.back();
   if (offset >= file_size || size == 0) return Status::OK();
   uint64_t end = std::min<uint64_t>(file_size, offset + size);
-  size_t first = std::upper_bound(h->ends.begin(), h->ends.end(), offset) - h->ends.begin();
-  size_t last = std::upper_bound(h->ends.begin(), h->ends.end(), end - 1) - h->ends.begin();
+  size_t first = std::upper_bound(ends.begin(), ends.end(), offset) - ends.begin();
+  size_t last = std::upper_bound(ends.begin(), ends.end(), end - 1) - ends.begin();
 
   // Start every chunk of this read, and the read-ahead window of a sequential
   // reader, before waiting for any: they are fetched in parallel.
   {
-    std::lock_guard<std::mutex> l(h->mu);
-    bool sequential = offset == h->next_expected;
-    h->next_expected = end;
+    std::lock_guard<std::mutex> l(rs->mu);
+    bool sequential = offset == rs->next_expected;
+    rs->next_expected = end;
     size_t ahead = sequential ? static_cast<size_t>(opts_.readahead_chunks) : 0;
-    size_t from = std::max(first + 1, h->prefetched_to);
+    size_t from = std::max(first + 1, rs->prefetched_to);
     size_t to = std::min(chunks.size(), last + 1 + ahead);
     for (size_t i = from; i < to; i++)
       if (!chunks[i].is_hole) cache_->Prefetch(chunks[i].id);
-    h->prefetched_to = std::max(h->prefetched_to, to);
+    rs->prefetched_to = std::max(rs->prefetched_to, to);
   }
 
   out->reserve(end - offset);
   for (size_t i = first; i <= last; i++) {
-    uint64_t cstart = i == 0 ? 0 : h->ends[i - 1];
+    uint64_t cstart = i == 0 ? 0 : ends[i - 1];
     uint64_t from = std::max(offset, cstart) - cstart;
-    uint64_t to = std::min(end, h->ends[i]) - cstart;
+    uint64_t to = std::min(end, ends[i]) - cstart;
     if (chunks[i].is_hole) {
       out->append(to - from, '\0');
       continue;
@@ -117,8 +156,8 @@ Status KlosetFs::Read(uint64_t fh, uint64_t offset, size_t size, std::string* ou
     if (s.ok() && data->size() != chunks[i].size)
       s = Status::Corrupt("chunk " + ToHex(chunks[i].id) + " has the wrong size");
     if (!s.ok()) {
-      Log(LogLevel::kError, "read of inode " + std::to_string(h->inode->ino) + " in snapshot " +
-                                ToHex(h->inode->snap->id).substr(0, 8) + " failed: " + s.ToString());
+      Log(LogLevel::kError, "read of inode " + std::to_string(n.ino) + " in snapshot " +
+                                ToHex(n.snap->id).substr(0, 8) + " failed: " + s.ToString());
       out->clear();
       return s;
     }

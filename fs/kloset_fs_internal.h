@@ -24,6 +24,16 @@ enum class Kind {
 };
 constexpr uint64_t kUnknownIno = 0xffffffff;  // readdir without plus: the kernel ignores it
 
+// Where a reader of one file stands: the chunk table (ends[i] = end offset
+// of chunk i, checked against the file's size when made) and the read-ahead
+// state of a sequential reader.
+struct KlosetFs::ReadState {
+  std::vector<uint64_t> ends;
+  std::mutex mu;               // guards the two fields below
+  uint64_t next_expected = 0;  // where a sequential reader reads next
+  size_t prefetched_to = 0;    // chunks below this index were prefetched
+};
+
 struct KlosetFs::Inode {
   Kind kind = Kind::kEntry;
   uint64_t ino = 0;
@@ -34,6 +44,9 @@ struct KlosetFs::Inode {
   std::shared_ptr<const Snapshot> snap;  // kEntry
   Node node;                             // kEntry
   bool snapshot_root = false;            // kEntry naming snapshots/<name>
+  // Reads without an open handle (ReadInode) share this one, made at the
+  // first such read; guarded by inodes_mu_.
+  std::shared_ptr<ReadState> reader;
 };
 
 struct KlosetFs::DirHandle {
@@ -44,11 +57,8 @@ struct KlosetFs::DirHandle {
 
 struct KlosetFs::FileHandle {
   InodePtr inode;
-  std::vector<uint64_t> ends;  // ends[i] = end offset of chunk i
-  std::mutex mu;
-  uint64_t next_expected = 0;  // where a sequential reader reads next
-  size_t prefetched_to = 0;    // chunks below this index were prefetched
-  std::string text;            // a generated file's text, made at open
+  ReadState rs;      // a snapshot file's
+  std::string text;  // a generated file's text, made at open
 };
 
 }  // namespace kloset::fs

@@ -1,5 +1,6 @@
 // The statistics file of KlosetFs (fs/stats_file.h): its text is gathered
-// from the store's counters and the caches at open, and read from that copy.
+// from the store's counters and the caches at open (or, read without a
+// handle, at offset 0), and read from that copy.
 #include <fcntl.h>
 
 #include <algorithm>
@@ -26,6 +27,7 @@ std::string KlosetFs::StatsText() const {
     m.disk_capacity = disk->capacity();
   }
   if (ingest_) m.ingest = ingest_->MemoryStats();
+  m.fuse_requests = fuse_counters_.Read();
   m.uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
   return MountStatsJson(m);
@@ -43,11 +45,19 @@ Status KlosetFs::OpenStats(int flags, uint64_t* fh) {
   return Status::OK();
 }
 
-Status KlosetFs::ReadGenerated(const FileHandle& h, uint64_t offset, size_t size,
-                               std::string* out) {
+void KlosetFs::ReadText(const std::string& text, uint64_t offset, size_t size, std::string* out) {
   out->clear();
-  if (offset < h.text.size())
-    out->assign(h.text, offset, std::min<uint64_t>(size, h.text.size() - offset));
+  if (offset < text.size()) out->assign(text, offset, std::min<uint64_t>(size, text.size() - offset));
+}
+
+Status KlosetFs::ReadStatsNoHandle(uint64_t offset, size_t size, std::string* out) {
+  // The kernel keeps no-handle files in its page cache; the statistics
+  // file's attributes never stay valid and report a new mtime each time
+  // (Stat), so the kernel drops those pages before each read and a new
+  // pass starts at offset 0 again.
+  std::lock_guard<std::mutex> l(stats_mu_);
+  if (offset == 0 || stats_text_.empty()) stats_text_ = StatsText();
+  ReadText(stats_text_, offset, size, out);
   return Status::OK();
 }
 

@@ -120,6 +120,11 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
     fsname.push_back(c);
   }
   std::string o = "fsname=klosetfs:" + fsname + ",subtype=klosetfs";
+  // A read-only superblock: the kernel refuses writes itself, and reads no
+  // longer mark atime stale (on a writable one, every file read costs a
+  // GETATTR at the reader's next stat: tar's check that the file did not
+  // change while read).
+  if (opts.read_only) o += ",ro";
   for (auto& f : opts.fuse_options) o += "," + f;
   args.push_back("-o");
   args.push_back(o);

@@ -25,12 +25,15 @@ std::string MountStatsJson(const MountStats& s) {
                    {"entries_released", s.ingest->entries_released},
                    {"nodes_unloaded", s.ingest->nodes_unloaded}};
   }
+  j["fuse_requests"] = nlohmann::json::object();
+  for (auto& [name, n] : s.fuse_requests) j["fuse_requests"][name] = n;
   j["uptime_s"] = s.uptime_s;
-  // Padded with spaces to a multiple of 4 KiB: the size a stat(2) reports
-  // then matches the text a later open makes (numbers change length from one
-  // moment to the next), so readers that trust st_size get whole JSON.
+  // Padded with spaces to a multiple of 4 KiB, with at least 1 KiB to spare:
+  // the size a stat(2) reports then holds the text a later open or read
+  // makes (numbers change length from one moment to the next), so readers
+  // that trust st_size, and the page cache, get whole JSON.
   std::string text = j.dump(2);
-  const size_t padded = (text.size() + 1 + 4095) / 4096 * 4096;
+  const size_t padded = (text.size() + 1 + 1024 + 4095) / 4096 * 4096;
   text.append(padded - text.size() - 1, ' ');
   return text + "\n";
 }

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/blob_disk_cache.h"
 #include "remotes/metered_remote.h"
@@ -29,6 +31,8 @@ struct MountStats {
   std::optional<BlobDiskCacheStats> disk;                         // sealed blobs on disk, when on
   uint64_t disk_bytes = 0, disk_capacity = 0;
   double uptime_s = 0;
+  // Requests the kernel sent the mount, by kind (FuseCounters::Read).
+  std::vector<std::pair<std::string, uint64_t>> fuse_requests;
   // ingest/ (absent on a read-only mount): draft nodes in memory, and the
   // memory release rounds (fs/ingest_memory.cc) so far.
   struct Ingest {
@@ -41,8 +45,10 @@ struct MountStats {
 //  "memory_cache":{"hits","misses","bytes"},
 //  "disk_cache":{"hits","misses","bytes","capacity"} or null,
 //  "ingest":{"draft_nodes","checkpoints","entries_released","nodes_unloaded"} or null,
+//  "fuse_requests":{"lookup":..,"getattr":..,"open":..,"read":..,...},
 //  "uptime_s":..}
-// padded with spaces to a multiple of 4096 bytes and ended by a newline.
+// padded with spaces (at least 1024) to a multiple of 4096 bytes and ended
+// by a newline.
 std::string MountStatsJson(const MountStats& s);
 
 }  // namespace kloset::fs

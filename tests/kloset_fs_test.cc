@@ -265,6 +265,45 @@ TEST_CASE("new snapshots appear on refresh and removed ones disappear", "[fs]") 
   CHECK(fs.Lookup(kSnapshotsIno, names[2], &e).IsNotFound());
 }
 
+TEST_CASE("files read without an open handle, as with zero-message opens", "[fs]") {
+  auto repo = NewRepo("fs-no-handle");
+  std::string big = kloset::testing::RandomData(3 << 20, 3);
+  SaveTree(repo.get(), big, 1700000000000000000, "alpha", {});
+  FsOptions opts;
+  opts.cache_bytes = 16 << 20;  // holds everything: the prefetch is not evicted
+  opts.prefetch_files = 2;
+  KlosetFs fs(repo.get(), opts);
+  REQUIRE(fs.Start().ok());
+  auto snaps = List(fs, kSnapshotsIno, false);
+  uint64_t data = Walk(fs, {"snapshots", snaps[2], "data"});
+  REQUIRE(List(fs, data, true).size() == 5);  // interned, as readdirplus does
+  uint64_t bigino = Walk(fs, {"snapshots", snaps[2], "data", "big.bin"});
+  std::string got, piece;
+  for (uint64_t off = 0; off < big.size(); off += 131072) {
+    REQUIRE(fs.ReadInode(bigino, off, 131072, &piece).ok());
+    got += piece;
+  }
+  CHECK(got == big);
+  for (uint64_t off : {uint64_t{7}, uint64_t{2000000}, uint64_t{big.size() - 5}}) {
+    REQUIRE(fs.ReadInode(bigino, off, 300000, &piece).ok());
+    CHECK(piece == big.substr(off, 300000));
+  }
+  REQUIRE(fs.ReadInode(bigino, big.size(), 100, &piece).ok());
+  CHECK(piece.empty());
+  // Reading big.bin from offset 0 started its following file (small.txt;
+  // link is no file): reading that costs no fetch of its own.
+  uint64_t misses = fs.cache().misses();
+  uint64_t small = Walk(fs, {"snapshots", snaps[2], "data", "small.txt"});
+  REQUIRE(fs.ReadInode(small, 0, 4096, &piece).ok());
+  CHECK(piece == "hello\n");
+  CHECK(fs.cache().misses() == misses);
+
+  CHECK(fs.ReadInode(data, 0, 10, &piece).code() == Code::kInvalidArgument);
+  CHECK(fs.ReadInode(Walk(fs, {"snapshots", snaps[2], "data", "link"}), 0, 10, &piece).code() ==
+        Code::kInvalidArgument);
+  CHECK(fs.ReadInode(999999, 0, 10, &piece).IsNotFound());
+}
+
 TEST_CASE("opening a file prefetches the next files of its directory", "[fs]") {
   auto repo = NewRepo("fs-prefetch");
   DirectoryWriter dir(repo.get());
@@ -390,6 +429,44 @@ TEST_CASE("the statistics file shows the store's requests and the caches", "[fs]
   // An open handle keeps the text of its open.
   CHECK(read_all(before_fh) == before_text);
   fs.Release(before_fh);
+
+  // Without a handle (zero-message opens), a pass from offset 0 reads a new
+  // text, and later offsets of that pass read the same text.
+  auto read_no_handle = [&] {
+    std::string text, piece;
+    for (uint64_t off = 0;; off += piece.size()) {
+      REQUIRE(fs.ReadInode(kStatsIno, off, 100, &piece).ok());
+      if (piece.empty()) return text;
+      text += piece;
+    }
+  };
+  const std::string pass1 = read_no_handle();
+  REQUIRE(fs.Open(ino, O_RDONLY, &fh).ok());
+  REQUIRE(fs.Read(fh, 0, 10, &got).ok());  // counted between the two passes
+  fs.Release(fh);
+  const std::string pass2 = read_no_handle();
+  auto j1 = nlohmann::json::parse(pass1), j2 = nlohmann::json::parse(pass2);
+  CHECK(j2["uptime_s"].get<double>() > j1["uptime_s"].get<double>());
+  CHECK(j2["memory_cache"]["hits"].get<uint64_t>() > j1["memory_cache"]["hits"].get<uint64_t>());
+  // Its size holds the text of a later read, and its attributes are never
+  // cached: a new mtime at every stat drops the kernel's pages of it.
+  struct stat st1, st2;
+  REQUIRE(fs.GetAttr(kStatsIno, &st1, &timeout).ok());
+  CHECK(timeout == 0);
+  CHECK(pass2.size() <= static_cast<size_t>(st1.st_size));
+  CHECK(pass2.find_last_not_of(" \n") + 1024 < pass2.size());  // the slack
+  REQUIRE(fs.GetAttr(kStatsIno, &st2, &timeout).ok());
+  CHECK((st2.st_mtim.tv_sec != st1.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec));
+
+  // The requests the kernel sent, as the FUSE edge counts them.
+  fs.fuse_counters().Add(FuseOp::kReaddirplus);
+  fs.fuse_counters().Add(FuseOp::kRead);
+  fs.fuse_counters().Add(FuseOp::kRead);
+  auto counted = nlohmann::json::parse(read_no_handle())["fuse_requests"];
+  CHECK(counted["read"] == 2);
+  CHECK(counted["readdirplus"] == 1);
+  CHECK(counted["open"] == 0);
+  CHECK(counted.size() == static_cast<size_t>(FuseOp::kCount));
 
   // A store without counters says so rather than inventing them.
   auto plain = NewRepo("fs-stats-plain");

@@ -19,17 +19,19 @@ b = bytearray(open(p, 'rb').read())
 b[len(b) // 3] ^= 0x40
 open(p, 'wb').write(bytes(b))
 PY
-mount_store "$store" "$mnt"
-bad=0; good=0
-for f in victim.bin healthy.bin; do
-  if cmp -s "$src/$f" "$mnt/latest$src/$f"; then good=$((good+1)); else
-    err=$(cat "$mnt/latest$src/$f" 2>&1 >/dev/null) || true
-    echo "$err" | grep -qi "input/output error" || fail "$f: wrong bytes instead of EIO ($err)"
-    bad=$((bad+1))
-  fi
+for mode in "" --read-only; do  # with handles, and with zero-message opens
+  mount_store "$store" "$mnt" $mode
+  bad=0; good=0
+  for f in victim.bin healthy.bin; do
+    if cmp -s "$src/$f" "$mnt/latest$src/$f"; then good=$((good+1)); else
+      err=$(cat "$mnt/latest$src/$f" 2>&1 >/dev/null) || true
+      echo "$err" | grep -qi "input/output error" || fail "[$mode] $f: wrong bytes instead of EIO ($err)"
+      bad=$((bad+1))
+    fi
+  done
+  [ $bad = 1 ] && [ $good = 1 ] || fail "[$mode] expected one damaged and one healthy file, got bad=$bad good=$good"
+  ls -la "$mnt/latest$src" >/dev/null || fail "[$mode] listing failed after damage"
+  "$K" umount "$mnt"
+  wait_unmounted "$mnt"
 done
-[ $bad = 1 ] && [ $good = 1 ] || fail "expected one damaged and one healthy file, got bad=$bad good=$good"
-ls -la "$mnt/latest$src" >/dev/null || fail "listing failed after damage"
-"$K" umount "$mnt"
-wait_unmounted "$mnt"
 echo "mount_damage: all checks passed"
