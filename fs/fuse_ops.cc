@@ -23,6 +23,10 @@ void Count(fuse_req_t req, FuseOp op) { Fs(req)->fuse_counters().Add(op); }
 // then costs one request instead of three. Set once at INIT, before any
 // request; one session per process.
 std::atomic<bool> g_open_free{false};
+// Likewise for directories (OPENDIR answered ENOSYS: no OPENDIR or
+// RELEASEDIR again, listings cached by the kernel; KlosetFs::ReadDir says
+// how they stay fresh).
+std::atomic<bool> g_opendir_free{false};
 
 // The one place a Status becomes an errno at the FUSE edge.
 int Errno(const Status& s) {
@@ -44,9 +48,11 @@ void ToParam(const Entry& e, fuse_entry_param* p) {
 void OpInit(void* userdata, struct fuse_conn_info* conn) {
   const bool read_only = static_cast<KlosetFs*>(userdata)->ingest() == nullptr;
   g_open_free = read_only && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
-  // The statistics file, the one file whose text changes, is then kept from
-  // going stale in the page cache by a new mtime at every stat.
-  if (g_open_free && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+  g_opendir_free = read_only && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
+  // The statistics file and the virtual directories, whose contents change,
+  // are then kept from going stale in the kernel's caches by a new mtime.
+  if ((g_open_free || g_opendir_free) && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA))
+    conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: one round trip per listing
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
@@ -103,6 +109,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   Count(req, FuseOp::kOpendir);
+  if (g_opendir_free) return (void)fuse_reply_err(req, ENOSYS);
   uint64_t fh = 0;
   bool cacheable = false;
   Status s = Fs(req)->OpenDir(ino, &fh, &cacheable);

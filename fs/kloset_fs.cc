@@ -30,6 +30,21 @@ mode_t TypeBits(NodeType t) {
   return S_IFREG;
 }
 
+int64_t RealtimeNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Whether two layouts show the same names (snapshots, hosts, tags, latest).
+bool SameNames(const Layout& a, const Layout& b) {
+  if (a.latest != b.latest || a.hosts != b.hosts || a.tags != b.tags ||
+      a.snapshots.size() != b.snapshots.size())
+    return false;
+  return std::equal(a.snapshots.begin(), a.snapshots.end(), b.snapshots.begin(),
+                    [](const auto& x, const auto& y) { return x.first == y.first; });
+}
+
 void SetTime(struct timespec* ts, int64_t ns) {
   ts->tv_sec = static_cast<time_t>(ns / 1000000000);
   ts->tv_nsec = static_cast<long>(ns % 1000000000);
@@ -67,6 +82,7 @@ KlosetFs::KlosetFs(Repository* repo, FsOptions opts, SnapshotLoader loader)
   pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(std::max(1, opts_.fetch_threads)));
   cache_ = std::make_unique<ChunkCache>(repo_, opts_.cache_bytes, pool_.get());
   mount_time_ = time(nullptr);
+  layout_changed_ns_ = RealtimeNs();
   auto fixed = [this](uint64_t ino, Kind k, const char* name) {
     auto n = std::make_shared<Inode>();
     n->kind = k;
@@ -123,6 +139,7 @@ Status KlosetFs::Refresh(bool force) {
   }
   auto layout = Layout::Build(snaps);
   std::lock_guard<std::mutex> l(layout_mu_);
+  if (layout_ && !SameNames(*layout_, *layout)) layout_changed_ns_ = RealtimeNs();
   layout_ = std::move(layout);
   layout_time_ = std::chrono::steady_clock::now();
   return Status::OK();
@@ -295,7 +312,10 @@ void KlosetFs::Stat(const Inode& n, struct stat* st) const {
   }
   st->st_uid = getuid();
   st->st_gid = getgid();
-  st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = mount_time_;
+  // Virtual directories and `latest` change with the snapshot list.
+  SetTime(&st->st_mtim, layout_changed_ns_);
+  st->st_ctim = st->st_mtim;
+  st->st_atim.tv_sec = mount_time_;
   if (n.kind == Kind::kLink || n.kind == Kind::kLatest) {
     st->st_mode = S_IFLNK | 0777;
     st->st_nlink = 1;
@@ -341,6 +361,10 @@ Status KlosetFs::Lookup(uint64_t parent, const std::string& name, Entry* out) {
   if (ingest_ && parent == kRootIno && name == "ingest") return ingest_->RootEntry(out);
   InodePtr dir = Get(parent);
   if (!dir) return Status::NotFound("stale inode");
+  // Names under the virtual directories come from the snapshot list, and
+  // the attributes a lookup returns are those a cached listing is checked
+  // against (GetAttr): both as of a list no older than the refresh interval.
+  if (dir->kind != Kind::kEntry) Refresh(false).ok();  // a failure keeps the last list
   InodePtr child;
   KLOSET_RETURN_IF_ERROR(Child(dir, name, &child));
   FillEntry(child, out);
@@ -351,6 +375,9 @@ Status KlosetFs::GetAttr(uint64_t ino, struct stat* st, double* timeout) {
   if (ingest_ && IngestTree::Owns(ino)) return ingest_->GetAttr(ino, st, timeout);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
+  // The kernel asks before it lists a directory whose listing it cached:
+  // a new mtime (the snapshot list changed) makes it list again.
+  if (n->kind != Kind::kEntry && IsDirectory(*n)) Refresh(false).ok();  // a failure keeps the last list
   if (n->kind == Kind::kLatest) {
     n = std::make_shared<Inode>(*n);
     n->key = "snapshots/" + CurrentLayout()->latest;

@@ -104,7 +104,13 @@ class KlosetFs {
   Status OpenDir(uint64_t ino, uint64_t* fh, bool* cacheable = nullptr);
   // Calls fill(name, entry, next_offset) for entries from `offset` on until
   // fill returns false (the reply buffer is full). With plus, each entry
-  // handed to fill counts as a lookup unless fill returns false.
+  // handed to fill counts as a lookup unless fill returns false. fh 0 (no
+  // handle: zero-message opendir on a mount without ingest/) keeps the
+  // listing cursor with the inode. The kernel then caches every listing, so
+  // the virtual directories (root, snapshots/, hosts/, tags/ and theirs)
+  // report as mtime the time the snapshot list last changed, and GetAttr of
+  // one rereads the list when older than the refresh interval: a changed
+  // mtime makes the kernel drop its cached listing.
   using DirFiller = std::function<bool(const std::string&, const Entry&, uint64_t)>;
   Status ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, const DirFiller& fill);
   void ReleaseDir(uint64_t fh);
@@ -180,6 +186,7 @@ class KlosetFs {
   InodePtr Get(uint64_t ino) const;
   // Finds or makes the inode for (parent, name); bumps its lookup count.
   InodePtr Intern(uint64_t parent, const std::string& name, const std::function<InodePtr()>& make);
+  static bool IsDirectory(const Inode& n);
   Status Child(const InodePtr& dir, const std::string& name, InodePtr* out);
   Status ListChildren(const InodePtr& dir, DirHandle* h, uint64_t offset,
                       const std::function<bool(const std::string&, const InodePtr&)>& fn);
@@ -216,6 +223,9 @@ class KlosetFs {
   std::unique_ptr<ChunkCache> cache_;
   FuseCounters fuse_counters_;
   time_t mount_time_;
+  // Realtime ns of the last change of the snapshot list (or of the mount):
+  // the mtime of the virtual directories and of `latest`.
+  std::atomic<int64_t> layout_changed_ns_{0};
   std::chrono::steady_clock::time_point start_time_ = std::chrono::steady_clock::now();
 
   std::mutex refresh_mu_;  // one refresh at a time; taken before layout_mu_

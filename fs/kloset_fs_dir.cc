@@ -11,15 +11,18 @@
 
 namespace kloset::fs {
 
+bool KlosetFs::IsDirectory(const Inode& n) {
+  return n.kind == Kind::kEntry ? n.node.type == NodeType::kDir
+                                : n.kind != Kind::kLink && n.kind != Kind::kLatest &&
+                                      n.kind != Kind::kStatsFile;
+}
+
 Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh, bool* cacheable) {
   if (cacheable) *cacheable = false;
   if (ingest_ && IngestTree::Owns(ino)) return ingest_->OpenDir(ino, fh);
   InodePtr n = Get(ino);
   if (!n) return Status::NotFound("stale inode");
-  bool is_dir = n->kind == Kind::kEntry ? n->node.type == NodeType::kDir
-                                        : n->kind != Kind::kLink && n->kind != Kind::kLatest &&
-                                              n->kind != Kind::kStatsFile;
-  if (!is_dir) return Status::InvalidArgument("not a directory");
+  if (!IsDirectory(*n)) return Status::InvalidArgument("not a directory");
   if (n->kind != Kind::kEntry) Refresh(false).ok();  // a failure keeps the last list
   if (cacheable) *cacheable = n->kind == Kind::kEntry;
   std::lock_guard<std::mutex> l(handles_mu_);
@@ -123,7 +126,13 @@ Status KlosetFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
   InodePtr dir = Get(ino);
   if (!dir) return Status::NotFound("stale inode");
   std::shared_ptr<DirHandle> h;
-  {
+  if (fh == 0) {
+    if (!IsDirectory(*dir)) return Status::InvalidArgument("not a directory");
+    if (dir->kind != Kind::kEntry && offset == 0) Refresh(false).ok();  // as OpenDir does
+    std::lock_guard<std::mutex> l(inodes_mu_);
+    if (!dir->lister) dir->lister = std::make_shared<DirHandle>();
+    h = dir->lister;
+  } else {
     std::lock_guard<std::mutex> l(handles_mu_);
     auto it = dirs_.find(fh);
     if (it == dirs_.end()) return Status::InvalidArgument("bad directory handle");

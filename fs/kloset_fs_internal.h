@@ -47,6 +47,8 @@ struct KlosetFs::Inode {
   // Reads without an open handle (ReadInode) share this one, made at the
   // first such read; guarded by inodes_mu_.
   std::shared_ptr<ReadState> reader;
+  // Listings without a handle (ReadDir with fh 0) share this cursor.
+  std::shared_ptr<DirHandle> lister;  // guarded by inodes_mu_
 };
 
 struct KlosetFs::DirHandle {

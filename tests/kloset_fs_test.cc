@@ -103,6 +103,25 @@ std::vector<std::string> List(KlosetFs& fs, uint64_t ino, bool plus) {
   return names;
 }
 
+// The same without a handle (zero-message opendir): the cursor lives with
+// the inode.
+std::vector<std::string> ListNoHandle(KlosetFs& fs, uint64_t ino, bool plus) {
+  std::vector<std::string> names;
+  uint64_t off = 0;
+  for (;;) {
+    size_t got = 0;
+    REQUIRE(fs.ReadDir(ino, 0, off, plus, [&](const std::string& n, const Entry&, uint64_t next) {
+                if (got == 2) return false;
+                got++;
+                names.push_back(n);
+                off = next;
+                return true;
+              }).ok());
+    if (got == 0) break;
+  }
+  return names;
+}
+
 uint64_t Walk(KlosetFs& fs, const std::vector<std::string>& path) {
   uint64_t ino = kRootIno;
   for (auto& p : path) {
@@ -176,6 +195,12 @@ TEST_CASE("browse, read and stat snapshots without mounting", "[fs]") {
 
   uint64_t data = Walk(fs, {"snapshots", snaps[3], "data"});
   CHECK(List(fs, data, true) == std::vector<std::string>{".", "..", "big.bin", "link", "small.txt"});
+  CHECK(ListNoHandle(fs, data, true) == List(fs, data, true));
+  CHECK(ListNoHandle(fs, data, false) == List(fs, data, false));
+  CHECK(ListNoHandle(fs, kRootIno, true) == List(fs, kRootIno, true));
+  CHECK(fs.ReadDir(Walk(fs, {"snapshots", snaps[3], "data", "small.txt"}), 0, 0, true,
+                   [&](const std::string&, const Entry&, uint64_t) { return true; })
+            .code() == Code::kInvalidArgument);
   struct stat st;
   double timeout;
   REQUIRE(fs.GetAttr(data, &st, &timeout).ok());
@@ -252,10 +277,30 @@ TEST_CASE("new snapshots appear on refresh and removed ones disappear", "[fs]") 
   KlosetFs fs(repo.get(), opts, loader);
   REQUIRE(fs.Start().ok());
   CHECK(List(fs, kSnapshotsIno, true).size() == 3);
+  // A listing the kernel caches is dropped when the mtime changes: GetAttr
+  // rereads the list, and the mtime moves only when the names change.
+  auto mtime = [&](uint64_t ino) {
+    struct stat st;
+    double timeout;
+    REQUIRE(fs.GetAttr(ino, &st, &timeout).ok());
+    return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  };
+  const int64_t m0 = mtime(kSnapshotsIno);
+  CHECK(mtime(kSnapshotsIno) == m0);
+  CHECK(mtime(kTagsIno) == m0);
   SaveTree(repo.get(), "y", 1700000200000000000, "h", {"new"});
   REQUIRE(ListSnapshots(repo.get(), &visible).ok());
-  auto names = List(fs, kSnapshotsIno, true);
+  // A lookup sees the new name without a listing first.
+  Entry found;
+  REQUIRE(fs.Lookup(kSnapshotsIno, SnapshotDirName(visible.back()), &found).ok());
+  const int64_t m1 = mtime(kSnapshotsIno);
+  CHECK(m1 > m0);
+  CHECK(mtime(kRootIno) == m1);
+  CHECK(mtime(kLatestIno) == m1);
+  CHECK(ListNoHandle(fs, kTagsIno, true) == std::vector<std::string>{".", "..", "new"});
+  auto names = ListNoHandle(fs, kSnapshotsIno, true);
   REQUIRE(names.size() == 4);
+  CHECK(List(fs, kSnapshotsIno, true) == names);
   std::string target;
   REQUIRE(fs.ReadLink(kLatestIno, &target).ok());
   CHECK(target == "snapshots/" + names[3]);

@@ -41,8 +41,8 @@ check_view() {  # mount options...
   # What that cost in requests: with zero-message opens (--read-only) the
   # kernel opens, closes and stats the files itself, and only reads reach
   # the daemon; a writable mount is asked to open and release each file.
-  local fuse; fuse=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["fuse_requests"]; print(d["open"], d["release"], d["flush"], d["getattr"], d["read"])' "$mnt/.klosetfs-stats.json")
-  read -r n_open n_release n_flush n_getattr n_read <<<"$fuse"
+  local fuse; fuse=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["fuse_requests"]; print(d["open"], d["release"], d["flush"], d["getattr"], d["read"], d["opendir"], d["releasedir"])' "$mnt/.klosetfs-stats.json")
+  read -r n_open n_release n_flush n_getattr n_read n_opendir n_releasedir <<<"$fuse"
   local files; files=$(find "$src" -type f | wc -l)
   [ "$n_read" -ge 1 ] || fail "no read requests counted: $fuse"
   if [ -n "$mode" ]; then
@@ -50,8 +50,11 @@ check_view() {  # mount options...
     [ "$n_open" -le 1 ] && [ "$n_release" = 0 ] && [ "$n_flush" -le 1 ] ||
       fail "--read-only mount was asked to open, release or flush files: open release flush getattr read = $fuse"
     [ "$n_getattr" -lt "$files" ] || fail "--read-only mount was asked a getattr per file: $fuse"
+    [ "$n_opendir" -le 1 ] && [ "$n_releasedir" = 0 ] ||
+      fail "--read-only mount was asked to open or release folders: $fuse (last two)"
   else
-    [ "$n_open" -ge "$files" ] && [ "$n_release" -ge 1 ] || fail "writable mount opens not counted: $fuse"
+    [ "$n_open" -ge "$files" ] && [ "$n_release" -ge 1 ] && [ "$n_opendir" -ge 1 ] ||
+      fail "writable mount opens not counted: $fuse"
   fi
 
   step "[$mode] the statistics file is made anew at each read"
