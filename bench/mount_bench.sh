@@ -4,7 +4,8 @@
 #
 #   bash bench/mount_bench.sh [KLOSETFS_BINARY]
 #
-# For each tool: time from starting the mount until the first `ls` of the
+# For each tool (klosetfs twice: its default mount, with ingest/, and
+# --read-only, the browsing mount): time from starting the mount until the first `ls` of the
 # snapshot returns; `find` over all entries (cold = fresh mount, then warm);
 # `tar cf - . | wc -c` of the whole snapshot; `cat` of a 1 GiB file (cold,
 # then warm). Then klosetfs alone: time to first `ls` with 1 and with 1,000
@@ -73,6 +74,7 @@ if has_peer borg; then
 fi
 
 bench_tool klosetfs "$k mount $work/k $mnt" "latest$data"
+bench_tool klosetfs_ro "$k mount --read-only $work/k $mnt" "latest$data"
 has_peer restic && bench_tool restic "(restic -r $work/r mount $mnt >/dev/null 2>&1 &)" "snapshots/latest$data"
 has_peer borg && bench_tool borg "borg mount $work/b $mnt" "one$data"
 # tar of the source folder itself, as the floor.
@@ -94,13 +96,15 @@ for op in first_ls find_cold find_warm tar cat_cold cat_warm; do  # a skipped pe
 done
 printf '\nData: %s entries, %s (+ a %s MiB file)\n' "$entries" "$src_root subset" "$big_mb"
 printf 'Machine: %s, %s cores\n\n' "$(uname -srm)" "$(nproc)"
-printf '| operation | klosetfs | restic | borg | k/faster peer |\n|---|---|---|---|---|\n'
+printf '| operation | klosetfs | klosetfs --read-only | restic | borg | k/faster peer | k --read-only/faster peer |\n|---|---|---|---|---|---|---|\n'
 for op in first_ls find_cold find_warm tar cat_cold cat_warm; do
   b=$(best "${R[restic.$op]}" "${R[borg.$op]}")
-  printf '| %s | %s s | %s s | %s s | %s |\n' "$op" "${R[klosetfs.$op]}" "${R[restic.$op]}" "${R[borg.$op]}" "$(ratio "${R[klosetfs.$op]}" "$b")"
+  printf '| %s | %s s | %s s | %s s | %s s | %s | %s |\n' "$op" "${R[klosetfs.$op]}" "${R[klosetfs_ro.$op]}" \
+    "${R[restic.$op]}" "${R[borg.$op]}" "$(ratio "${R[klosetfs.$op]}" "$b")" "$(ratio "${R[klosetfs_ro.$op]}" "$b")"
 done
-printf '| tar of the source folder | %s s | | | k/source %s |\n' "$src_tar" "$(ratio "${R[klosetfs.tar]}" "$src_tar")"
-printf '| mount + first ls, 1 snapshot | %s s | | | |\n| mount + first ls, %s snapshots | %s s | | | ratio %s |\n' "$one" "$many" "$thousand" "$(ratio "$thousand" "$one")"
+printf '| tar of the source folder | %s s | | | | k/source %s | k --read-only/source %s |\n' "$src_tar" \
+  "$(ratio "${R[klosetfs.tar]}" "$src_tar")" "$(ratio "${R[klosetfs_ro.tar]}" "$src_tar")"
+printf '| mount + first ls, 1 snapshot | %s s | | | | | |\n| mount + first ls, %s snapshots | %s s | | | | ratio %s | |\n' "$one" "$many" "$thousand" "$(ratio "$thousand" "$one")"
 echo
 echo "Targets: find <= 0.25x the faster peer; tar <= 0.5x the faster peer and <= 1.5x tar of the source;"
 echo "1 GiB cold read >= 2x the faster peer's throughput (time ratio <= 0.5); first ls with $many snapshots within 20% of one."

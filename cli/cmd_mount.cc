@@ -91,7 +91,10 @@ int RunMountCmd(const GlobalOptions& global, MountArgs& a) {
       size_t comma = o.find(',', start);
       std::string one =
           o.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!one.empty()) mo.fuse_options.push_back(one);
+      // -o ro (mount(8)'s and fstab's way to say it) is --read-only: a
+      // read-only superblock under a writable ingest/ would refuse its writes.
+      if (one == "ro") a.read_only = true;
+      else if (!one.empty()) mo.fuse_options.push_back(one);
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
@@ -204,7 +207,9 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
       ->transform(CLI::AsSizeValue(false));
   m->add_option("--readahead", ma->readahead,
                 "Chunks fetched ahead of a sequential reader (default 4)");
-  m->add_flag("--read-only", ma->read_only, "No writable ingest/ directory");
+  m->add_flag("--read-only", ma->read_only,
+              "No writable ingest/ directory; the fastest mount for browsing and restoring "
+              "(the kernel opens, closes and lists snapshot files without asking the daemon)");
   m->add_option("--ingest-base", ma->ingest_base,
                 "What ingest/ starts from: latest (the newest snapshot committed through ingest "
                 "from this host), empty, or a SNAPSHOT (default latest)");

@@ -148,9 +148,12 @@ out=$("$K" mount "$store" "$mnt" --ingest-base deadbeef 2>&1) && fail "mount wit
 echo "$out" | grep -q "ingest-base deadbeef" || fail "unknown base message: $out"
 grep -qs " $mnt " /proc/mounts && fail "a failed mount left a mount behind"
 
-step "--read-only has no ingest/"
-mount_store "$store" "$mnt" --read-only
-[ ! -e "$mnt/ingest" ] || fail "ingest/ present with --read-only"
-"$K" umount "$mnt"
-wait_unmounted "$mnt"
+step "--read-only (or -o ro, as fstab says it) has no ingest/"
+for ro in --read-only "-o ro" "-o allow_other,ro"; do
+  mount_store "$store" "$mnt" $ro
+  [ ! -e "$mnt/ingest" ] || fail "ingest/ present with $ro"
+  grep " $mnt " /proc/mounts | grep -q " ro[ ,]" || fail "$ro: the superblock is not read-only"
+  "$K" umount "$mnt"
+  wait_unmounted "$mnt"
+done
 echo OK
