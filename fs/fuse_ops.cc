@@ -47,12 +47,13 @@ void ToParam(const Entry& e, fuse_entry_param* p) {
 
 void OpInit(void* userdata, struct fuse_conn_info* conn) {
   const bool read_only = static_cast<KlosetFs*>(userdata)->ingest() == nullptr;
-  g_open_free = read_only && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
-  g_opendir_free = read_only && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
   // The statistics file and the virtual directories, whose contents change,
-  // are then kept from going stale in the kernel's caches by a new mtime.
-  if ((g_open_free || g_opendir_free) && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA))
-    conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+  // are then kept from going stale in the kernel's caches by a new mtime,
+  // which the kernel heeds only with auto_inval_data.
+  const bool fresh = read_only && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA);
+  g_open_free = fresh && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+  g_opendir_free = fresh && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
+  if (fresh) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: one round trip per listing
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
