@@ -21,6 +21,10 @@ declare -A T M S
 measure() {  # key, command...
   local key=$1; shift
   local out=$work/time.$key
+  # Each step starts with nothing left to write back from the steps before,
+  # so no tool pays for another's writes (restores were 6-9x slower right
+  # after a few GB of writes).
+  sync
   /usr/bin/time -f "%e %M" -o "$out" "$@" >/dev/null 2>"$work/log.$key" || {
     echo "FAILED: $key ($*)"; tail -5 "$work/log.$key"; exit 1; }
   read -r T[$key] M[$key] < "$out"
@@ -29,9 +33,16 @@ measure() {  # key, command...
 # One round: each tool backs up twice into a fresh store and restores. With
 # BENCH_RUNS=N (default 1) the rounds repeat, tools interleaved, and the
 # table shows medians (the peers' restore times alone move 1.6x between runs).
+# Nothing is deleted while tools are timed: for minutes after a mass delete,
+# ext4 skips the recently freed inodes each time it allocates one
+# (recently_deleted in its allocator), and a restore right after an
+# `rm -rf` of 40,000 files was seen to take 13 s of which 24 s CPU in that
+# search, against 2 s otherwise. Each round gets fresh folders; a rerun in
+# the same BENCH_DIR deletes the last run's first and waits that out.
 one_round() {  # round number
   local i=$1
-  rm -rf "$work"/{k,r,b,restore-*}
+  local work=$work/round$i
+  mkdir -p "$work"
   echo "klosetfs..."
   $k init "$work/k" >/dev/null
   measure "k1_$i" $k backup "$work/k" "$data" --quiet
@@ -55,6 +66,11 @@ one_round() {  # round number
   diff -r --no-dereference "$data" "$work/restore-k$data" >/dev/null || { echo "klosetfs restore differs"; exit 1; }
 }
 runs=${BENCH_RUNS:-1}
+if compgen -G "$work/round*" >/dev/null || [ -e "$work/k" ]; then
+  rm -rf "$work"/round* "$work"/{k,r,b,restore-*}
+  echo "removed the last run's stores and restores; waiting 6 minutes for ext4 to reuse their inodes..."
+  sleep 360
+fi
 for i in $(seq 1 "$runs"); do
   echo "round $i of $runs"
   one_round "$i"
