@@ -112,8 +112,16 @@ Status KlosetFs::ReadInode(uint64_t ino, uint64_t offset, size_t size, std::stri
     rs = n->reader;
   }
   // A read from the start is where an open would have been: a reader going
-  // through a folder (tar, cp -r) reads each file from offset 0.
-  if (offset == 0) PrefetchFollowing(*n);
+  // through a folder (tar, cp -r) reads each file from offset 0. It starts a
+  // new pass, whose read-ahead must not skip chunks the cache has dropped
+  // since the last one.
+  if (offset == 0) {
+    {
+      std::lock_guard<std::mutex> l(rs->mu);
+      rs->prefetched_to = 0;
+    }
+    PrefetchFollowing(*n);
+  }
   return ReadChunks(*n, rs.get(), offset, size, out);
 }
 

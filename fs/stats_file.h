@@ -1,9 +1,10 @@
 // The mount's statistics file, MOUNTPOINT/.klosetfs-stats.json: the requests
 // the mount made to its store (the "requests" member of `klosetfs stats
-// --json`, same shape) and how its caches fared. Read-only; its text is made
-// afresh at each open and served from that copy until release (the FUSE edge
-// opens it with direct_io, so readers see exactly that text whatever size
-// stat reported). The name starts with a dot so it never meets a name the
+// --json`, same shape), how its caches fared and the requests the kernel sent
+// it. Read-only; its text is made afresh at each open and served from that
+// copy until release (the FUSE edge opens it with direct_io, so readers see
+// exactly that text whatever size stat reported), or, on a mount with
+// zero-message opens, at each read from offset 0 (KlosetFs::ReadInode). The name starts with a dot so it never meets a name the
 // layout makes (snapshots/, latest, hosts/, tags/, ingest/) and stays out of
 // plain `ls` and shell globs.
 //
