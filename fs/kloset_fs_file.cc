@@ -119,6 +119,7 @@ Status KlosetFs::ReadInode(uint64_t ino, uint64_t offset, size_t size, std::stri
     {
       std::lock_guard<std::mutex> l(rs->mu);
       rs->prefetched_to = 0;
+      rs->next_expected = 0;  // as after an open: reading from 0 is sequential
     }
     PrefetchFollowing(*n);
   }

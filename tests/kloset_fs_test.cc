@@ -329,6 +329,21 @@ TEST_CASE("files read without an open handle, as with zero-message opens", "[fs]
   CHECK(piece == "hello\n");
   CHECK(fs.cache().misses() == misses);
 
+  // A second pass from offset 0 reads ahead again, though the first pass
+  // went to the end: its early chunks were dropped from a small cache since.
+  FsOptions small_cache = opts;
+  small_cache.cache_bytes = 1 << 20;  // a third of big.bin
+  small_cache.readahead_chunks = 4;
+  KlosetFs fs2(repo.get(), small_cache);
+  REQUIRE(fs2.Start().ok());
+  REQUIRE(List(fs2, Walk(fs2, {"snapshots", snaps[2], "data"}), true).size() == 5);
+  uint64_t big2 = Walk(fs2, {"snapshots", snaps[2], "data", "big.bin"});
+  for (uint64_t off = 0; off < big.size(); off += 131072) REQUIRE(fs2.ReadInode(big2, off, 131072, &piece).ok());
+  uint64_t before = fs2.cache().misses();
+  REQUIRE(fs2.ReadInode(big2, 0, 65536, &piece).ok());
+  CHECK(piece == big.substr(0, 65536));
+  CHECK(fs2.cache().misses() >= before + 1 + 4);  // its chunk and the read-ahead window
+
   CHECK(fs.ReadInode(data, 0, 10, &piece).code() == Code::kInvalidArgument);
   CHECK(fs.ReadInode(Walk(fs, {"snapshots", snaps[2], "data", "link"}), 0, 10, &piece).code() ==
         Code::kInvalidArgument);
