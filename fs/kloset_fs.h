@@ -241,7 +241,7 @@ class KlosetFs {
   std::mutex stats_mu_;     // the statistics file's text for reads without a handle
   std::string stats_text_;  // guarded by stats_mu_
 
-  std::mutex handles_mu_;
+  mutable std::mutex handles_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;
   uint64_t next_fh_ = 1;

@@ -2,6 +2,8 @@
 // from the store's counters and the caches at open (or, read without a
 // handle, at offset 0), and read from that copy.
 #include <fcntl.h>
+#include <malloc.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -28,6 +30,22 @@ std::string KlosetFs::StatsText() const {
   }
   if (ingest_) m.ingest = ingest_->MemoryStats();
   m.fuse_requests = fuse_counters_.Read();
+  {
+    std::lock_guard<std::mutex> l(inodes_mu_);
+    m.inodes = inodes_.size();
+  }
+  {
+    std::lock_guard<std::mutex> l(handles_mu_);
+    m.open_files = files_.size();
+  }
+  // Where the daemon's memory is, for a user (or test) asking why it is
+  // large: live allocations, or freed memory the allocator keeps.
+  struct mallinfo2 mi = mallinfo2();
+  m.heap_in_use = mi.uordblks + mi.hblkhd;
+  m.heap_free = mi.fordblks;
+  m.heap_mmapped = mi.hblkhd;
+  struct stat task;
+  if (stat("/proc/self/task", &task) == 0) m.threads = task.st_nlink > 2 ? task.st_nlink - 2 : 0;
   m.uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
   return MountStatsJson(m);
@@ -47,7 +65,8 @@ Status KlosetFs::OpenStats(int flags, uint64_t* fh) {
 
 void KlosetFs::ReadText(const std::string& text, uint64_t offset, size_t size, std::string* out) {
   out->clear();
-  if (offset < text.size()) out->assign(text, offset, std::min<uint64_t>(size, text.size() - offset));
+  if (offset < text.size())
+    out->assign(text, offset, std::min<uint64_t>(size, text.size() - offset));
 }
 
 Status KlosetFs::ReadStatsNoHandle(uint64_t offset, size_t size, std::string* out) {

@@ -27,6 +27,12 @@ std::string MountStatsJson(const MountStats& s) {
   }
   j["fuse_requests"] = nlohmann::json::object();
   for (auto& [name, n] : s.fuse_requests) j["fuse_requests"][name] = n;
+  j["inodes"] = s.inodes;
+  j["open_files"] = s.open_files;
+  j["process"] = {{"heap_in_use", s.heap_in_use},
+                  {"heap_free", s.heap_free},
+                  {"heap_mmapped", s.heap_mmapped},
+                  {"threads", s.threads}};
   j["uptime_s"] = s.uptime_s;
   // Padded with spaces to a multiple of 4 KiB, with at least 1 KiB to spare:
   // the size a stat(2) reports then holds the text a later open or read

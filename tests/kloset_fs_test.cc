@@ -1,8 +1,9 @@
 // KlosetFs without a mount: the node logic behind every FUSE handler.
-#include <catch2/catch.hpp>
+#include "fs/kloset_fs.h"
 
 #include <fcntl.h>
 
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -10,7 +11,6 @@
 #include "core/repository.h"
 #include "core/snapshot.h"
 #include "core/tree.h"
-#include "fs/kloset_fs.h"
 #include "fs/stats_file.h"
 #include "remotes/metered_remote.h"
 #include "tests/test_util.h"
@@ -180,7 +180,8 @@ TEST_CASE("browse, read and stat snapshots without mounting", "[fs]") {
   CHECK(cacheable(Walk(fs, {"snapshots", snaps[2]})));
 
   uint64_t data = Walk(fs, {"snapshots", snaps[3], "data"});
-  CHECK(List(fs, data, true) == std::vector<std::string>{".", "..", "big.bin", "link", "small.txt"});
+  CHECK(List(fs, data, true) ==
+        std::vector<std::string>{".", "..", "big.bin", "link", "small.txt"});
   CHECK(ListNoHandle(fs, data, true) == List(fs, data, true));
   CHECK(ListNoHandle(fs, data, false) == List(fs, data, false));
   CHECK(ListNoHandle(fs, kRootIno, true) == List(fs, kRootIno, true));
@@ -206,7 +207,8 @@ TEST_CASE("browse, read and stat snapshots without mounting", "[fs]") {
     got += piece;
   }
   CHECK(got == want);
-  for (uint64_t off : {uint64_t{5}, uint64_t{1000000}, uint64_t{3 << 20}, uint64_t{want.size() - 3}}) {
+  for (uint64_t off :
+       {uint64_t{5}, uint64_t{1000000}, uint64_t{3 << 20}, uint64_t{want.size() - 3}}) {
     REQUIRE(fs.Read(fh, off, 300000, &piece).ok());
     CHECK(piece == want.substr(off, 300000));
   }
@@ -338,7 +340,8 @@ TEST_CASE("files read without an open handle, as with zero-message opens", "[fs]
   REQUIRE(fs2.Start().ok());
   REQUIRE(List(fs2, Walk(fs2, {"snapshots", snaps[2], "data"}), true).size() == 5);
   uint64_t big2 = Walk(fs2, {"snapshots", snaps[2], "data", "big.bin"});
-  for (uint64_t off = 0; off < big.size(); off += 131072) REQUIRE(fs2.ReadInode(big2, off, 131072, &piece).ok());
+  for (uint64_t off = 0; off < big.size(); off += 131072)
+    REQUIRE(fs2.ReadInode(big2, off, 131072, &piece).ok());
   uint64_t before = fs2.cache().misses();
   REQUIRE(fs2.ReadInode(big2, 0, 65536, &piece).ok());
   CHECK(piece == big.substr(0, 65536));
@@ -472,6 +475,12 @@ TEST_CASE("the statistics file shows the store's requests and the caches", "[fs]
   CHECK(r1["calls"].get<uint64_t>() > r0["calls"].get<uint64_t>());
   CHECK(r1["bytes"].get<uint64_t>() >= r0["bytes"].get<uint64_t>() + big.size());
   CHECK(after["memory_cache"]["misses"].get<uint64_t>() > 0);
+  // The walk to big.bin made three inodes; the first stats handle is still open.
+  CHECK(after["inodes"].get<uint64_t>() >= before["inodes"].get<uint64_t>() + 3);
+  CHECK(before["open_files"] == 0);
+  CHECK(after["open_files"] == 1);
+  CHECK(after["process"]["threads"].get<uint64_t>() >= 1);
+  CHECK(after["process"].contains("heap_in_use"));
   // An open handle keeps the text of its open.
   CHECK(read_all(before_fh) == before_text);
   fs.Release(before_fh);
