@@ -43,7 +43,10 @@ std::string PageName(const Hash& id) { return "tree page " + ToHex(id); }
 class PagePacker {
  public:
   PagePacker(BlobStore* store, size_t page_bytes, bool leaf, uint64_t level)
-      : store_(store), page_bytes_(page_bytes), leaf_(leaf), level_(level),
+      : store_(store),
+        page_bytes_(page_bytes),
+        leaf_(leaf),
+        level_(level),
         min_entries_(leaf ? 1 : 2) {}
 
   Status Add(std::string_view name, std::string_view encoded) {
@@ -142,8 +145,7 @@ ptrdiff_t ChildFor(const TreePage& p, std::string_view name) {
 
 }  // namespace
 
-DirectoryWriter::DirectoryWriter(BlobStore* store, TreeOptions opts)
-    : store_(store), opts_(opts) {}
+DirectoryWriter::DirectoryWriter(BlobStore* store, TreeOptions opts) : store_(store), opts_(opts) {}
 
 Status DirectoryWriter::Add(Node node) {
   if (finished_) return Status::InvalidArgument("DirectoryWriter used after Finish");
@@ -224,16 +226,14 @@ Status DirectoryReader::Lookup(std::string_view name, Node* out, bool* found) co
                          std::to_string(kMaxTreeDepth) + " levels");
 }
 
-Status DirectoryReader::List(std::string_view after,
-                             const std::function<bool(const Node&)>& fn) const {
+Status DirectoryReader::List(std::string_view after, const std::function<bool(Node&)>& fn) const {
   bool stop = false;
   return ListPage(root_, after, "", "", 0, fn, &stop);
 }
 
 Status DirectoryReader::ListPage(const Hash& id, std::string_view after, std::string_view lo,
                                  std::string_view hi, int depth,
-                                 const std::function<bool(const Node&)>& fn,
-                                 bool* stop) const {
+                                 const std::function<bool(Node&)>& fn, bool* stop) const {
   if (depth >= kMaxTreeDepth) {
     return Status::Corrupt(PageName(root_) + ": directory tree deeper than " +
                            std::to_string(kMaxTreeDepth) + " levels");

@@ -77,13 +77,13 @@ class DirectoryReader {
   // Calls fn for each entry in name order whose name sorts after `after`
   // (all entries when `after` is empty), until fn returns false. Pages
   // wholly before `after` are not loaded, so paging through a huge directory
-  // with the last name seen costs O(log n) extra page loads per call.
-  Status List(std::string_view after, const std::function<bool(const Node&)>& fn) const;
+  // with the last name seen costs O(log n) extra page loads per call. fn
+  // may move from the node it is given (it is this call's decoded copy).
+  Status List(std::string_view after, const std::function<bool(Node&)>& fn) const;
 
  private:
-  Status ListPage(const Hash& id, std::string_view after, std::string_view lo,
-                  std::string_view hi, int depth,
-                  const std::function<bool(const Node&)>& fn, bool* stop) const;
+  Status ListPage(const Hash& id, std::string_view after, std::string_view lo, std::string_view hi,
+                  int depth, const std::function<bool(Node&)>& fn, bool* stop) const;
 
   BlobStore* store_;
   Hash root_;
@@ -100,8 +100,8 @@ Status LookupPath(BlobStore* store, const Hash& root, std::string_view path, Nod
 // Page codec (exposed for the checker, tests and fuzzers).
 struct TreePage {
   bool leaf = true;
-  std::vector<Node> nodes;                               // leaf
-  std::vector<std::pair<std::string, Hash>> children;    // interior: first name, page id
+  std::vector<Node> nodes;                             // leaf
+  std::vector<std::pair<std::string, Hash>> children;  // interior: first name, page id
 };
 // Encodes a page as is (no validation: the writer validates).
 std::string EncodeTreePage(const TreePage& page);

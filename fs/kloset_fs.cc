@@ -19,13 +19,20 @@ namespace kloset::fs {
 namespace {
 mode_t TypeBits(NodeType t) {
   switch (t) {
-    case NodeType::kFile: return S_IFREG;
-    case NodeType::kDir: return S_IFDIR;
-    case NodeType::kSymlink: return S_IFLNK;
-    case NodeType::kFifo: return S_IFIFO;
-    case NodeType::kSocket: return S_IFSOCK;
-    case NodeType::kCharDev: return S_IFCHR;
-    case NodeType::kBlockDev: return S_IFBLK;
+    case NodeType::kFile:
+      return S_IFREG;
+    case NodeType::kDir:
+      return S_IFDIR;
+    case NodeType::kSymlink:
+      return S_IFLNK;
+    case NodeType::kFifo:
+      return S_IFIFO;
+    case NodeType::kSocket:
+      return S_IFSOCK;
+    case NodeType::kCharDev:
+      return S_IFCHR;
+    case NodeType::kBlockDev:
+      return S_IFBLK;
   }
   return S_IFREG;
 }
@@ -67,8 +74,8 @@ void NodeToStat(const Node& d, uint64_t ino, struct stat* st) {
   st->st_uid = d.uid;
   st->st_gid = d.gid;
   st->st_size = static_cast<off_t>(d.type == NodeType::kSymlink ? d.symlink_target.size()
-                                   : d.type == NodeType::kDir    ? 0
-                                                                 : d.size);
+                                   : d.type == NodeType::kDir   ? 0
+                                                                : d.size);
   st->st_blocks = static_cast<blkcnt_t>(d.blocks);
   st->st_rdev = static_cast<dev_t>(d.rdev);
   SetTime(&st->st_mtim, d.mtime_ns);
@@ -102,7 +109,7 @@ KlosetFs::KlosetFs(Repository* repo, FsOptions opts, SnapshotLoader loader)
 
 KlosetFs::~KlosetFs() {
   ingest_.reset();  // uses the pool
-  cache_.reset();  // waits for prefetches that use the pool
+  cache_.reset();   // waits for prefetches that use the pool
   pool_.reset();
 }
 
@@ -127,7 +134,8 @@ Status KlosetFs::Refresh(bool force) {
   if (!force) {
     std::lock_guard<std::mutex> l(layout_mu_);
     auto age = std::chrono::steady_clock::now() - layout_time_;
-    if (layout_ && age < std::chrono::duration<double>(opts_.refresh_interval_s)) return Status::OK();
+    if (layout_ && age < std::chrono::duration<double>(opts_.refresh_interval_s))
+      return Status::OK();
   }
   // Index first: a snapshot listed must find its blobs.
   if (layout_) KLOSET_RETURN_IF_ERROR(repo_->RefreshIndex());
@@ -195,12 +203,11 @@ void KlosetFs::Forget(uint64_t ino, uint64_t nlookup) {
   }
 }
 
-KlosetFs::InodePtr KlosetFs::MakeEntry(const std::shared_ptr<const Snapshot>& snap,
-                                       const Node& node) {
+KlosetFs::InodePtr KlosetFs::MakeEntry(const std::shared_ptr<const Snapshot>& snap, Node node) {
   auto n = std::make_shared<Inode>();
   n->kind = Kind::kEntry;
   n->snap = snap;
-  n->node = node;
+  n->node = std::move(node);
   return n;
 }
 
@@ -292,7 +299,8 @@ Status KlosetFs::Child(const InodePtr& dir, const std::string& name, InodePtr* o
     case Kind::kTagDir: {
       auto& m = dir->kind == Kind::kHostDir ? layout->hosts : layout->tags;
       auto it = m.find(dir->key);
-      if (it == m.end() || std::find(it->second.begin(), it->second.end(), name) == it->second.end())
+      if (it == m.end() ||
+          std::find(it->second.begin(), it->second.end(), name) == it->second.end())
         return Status::NotFound(name);
       *out = Intern(dir->ino, name, [&] { return MakeLink("../../snapshots/" + name); });
       return Status::OK();
@@ -377,7 +385,8 @@ Status KlosetFs::GetAttr(uint64_t ino, struct stat* st, double* timeout) {
   if (!n) return Status::NotFound("stale inode");
   // The kernel asks before it lists a directory whose listing it cached:
   // a new mtime (the snapshot list changed) makes it list again.
-  if (n->kind != Kind::kEntry && IsDirectory(*n)) Refresh(false).ok();  // a failure keeps the last list
+  if (n->kind != Kind::kEntry && IsDirectory(*n))
+    Refresh(false).ok();  // a failure keeps the last list
   if (n->kind == Kind::kLatest) {
     n = std::make_shared<Inode>(*n);
     n->key = "snapshots/" + CurrentLayout()->latest;

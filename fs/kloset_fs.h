@@ -32,8 +32,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/node.h"
 #include "core/lock.h"
+#include "core/node.h"
 #include "core/repository.h"
 #include "core/snapshot.h"
 #include "core/thread_pool.h"
@@ -151,10 +151,10 @@ class KlosetFs {
 
   Status Create(uint64_t parent, const std::string& name, uint32_t mode, int flags, uint32_t uid,
                 uint32_t gid, Entry* e, uint64_t* fh);
-  Status Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
-               uint32_t uid, uint32_t gid, Entry* e);
-  Status Symlink(const std::string& target, uint64_t parent, const std::string& name,
-                 uint32_t uid, uint32_t gid, Entry* e);
+  Status Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev, uint32_t uid,
+               uint32_t gid, Entry* e);
+  Status Symlink(const std::string& target, uint64_t parent, const std::string& name, uint32_t uid,
+                 uint32_t gid, Entry* e);
   Status Link(uint64_t ino, uint64_t parent, const std::string& name, Entry* e);
   Status Unlink(uint64_t parent, const std::string& name);
   Status Rmdir(uint64_t parent, const std::string& name);
@@ -199,9 +199,8 @@ class KlosetFs {
   // The chunk table of file `n`; kCorrupt if its chunk sizes do not add up
   // to its size.
   Status MakeReadState(const Inode& n, ReadState* rs) const;
-  Status ReadChunks(const Inode& n, ReadState* rs, uint64_t offset, size_t size,
-                    std::string* out);
-  InodePtr MakeEntry(const std::shared_ptr<const Snapshot>& snap, const Node& node);
+  Status ReadChunks(const Inode& n, ReadState* rs, uint64_t offset, size_t size, std::string* out);
+  InodePtr MakeEntry(const std::shared_ptr<const Snapshot>& snap, Node node);
   InodePtr MakeLink(const std::string& target);
   InodePtr MakeVirtualDir(int kind, const std::string& key);
   // fs/kloset_fs_stats.cc: the statistics file.

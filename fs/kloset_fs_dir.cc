@@ -12,9 +12,9 @@
 namespace kloset::fs {
 
 bool KlosetFs::IsDirectory(const Inode& n) {
-  return n.kind == Kind::kEntry ? n.node.type == NodeType::kDir
-                                : n.kind != Kind::kLink && n.kind != Kind::kLatest &&
-                                      n.kind != Kind::kStatsFile;
+  return n.kind == Kind::kEntry
+             ? n.node.type == NodeType::kDir
+             : n.kind != Kind::kLink && n.kind != Kind::kLatest && n.kind != Kind::kStatsFile;
 }
 
 Status KlosetFs::OpenDir(uint64_t ino, uint64_t* fh, bool* cacheable) {
@@ -40,6 +40,7 @@ void KlosetFs::ReleaseDir(uint64_t fh) {
 Status KlosetFs::ListChildren(const InodePtr& dir, DirHandle* h, uint64_t index,
                               const std::function<bool(const std::string&, const InodePtr&)>& fn) {
   if (dir->kind == Kind::kEntry) {
+    if (index >= h->end_index) return Status::OK();
     // Continue from the cursor when the kernel asks for the next entries (the
     // usual case); otherwise skip `index` entries from the start.
     std::string after;
@@ -49,19 +50,24 @@ Status KlosetFs::ListChildren(const InodePtr& dir, DirHandle* h, uint64_t index,
       skip = 0;
     }
     uint64_t i = index - skip;
+    bool stopped = false;
     auto snap = dir->snap;
-    Status s = DirectoryReader(repo_, dir->node.subtree).List(after, [&](const Node& node) {
+    Status s = DirectoryReader(repo_, dir->node.subtree).List(after, [&](Node& node) {
       if (skip > 0) {
         skip--;
         return true;
       }
-      auto n = MakeEntry(snap, node);
-      n->name = node.name;
-      if (!fn(node.name, n)) return false;
+      auto n = MakeEntry(snap, std::move(node));
+      n->name = n->node.name;
+      if (!fn(n->name, n)) {
+        stopped = true;
+        return false;
+      }
       h->next_index = ++i;
-      h->last_name = node.name;
+      h->last_name = n->name;
       return true;
     });
+    if (s.ok() && !stopped) h->end_index = i;
     if (!s.ok())
       Log(LogLevel::kError, "listing inode " + std::to_string(dir->ino) + " of snapshot " +
                                 ToHex(dir->snap->id).substr(0, 8) + " failed: " + s.ToString());

@@ -39,8 +39,8 @@ struct KlosetFs::Inode {
   uint64_t ino = 0;
   uint64_t parent = 0;
   std::string name;
-  uint64_t nlookup = 0;  // guarded by inodes_mu_
-  std::string key;       // host or tag (kHostDir, kTagDir); link target (kLink)
+  uint64_t nlookup = 0;                  // guarded by inodes_mu_
+  std::string key;                       // host or tag (kHostDir, kTagDir); link target (kLink)
   std::shared_ptr<const Snapshot> snap;  // kEntry
   Node node;                             // kEntry
   bool snapshot_root = false;            // kEntry naming snapshots/<name>
@@ -55,6 +55,10 @@ struct KlosetFs::DirHandle {
   std::mutex mu;
   uint64_t next_index = 0;  // child index the cursor stands at
   std::string last_name;    // name of child next_index - 1
+  // Children in all, once a listing reached the end: the kernel asks once
+  // more past the last entry to learn that, and a snapshot directory never
+  // changes, so that answer needs no page decoded again.
+  uint64_t end_index = UINT64_MAX;
 };
 
 struct KlosetFs::FileHandle {

@@ -185,6 +185,20 @@ TEST_CASE("browse, read and stat snapshots without mounting", "[fs]") {
   CHECK(ListNoHandle(fs, data, true) == List(fs, data, true));
   CHECK(ListNoHandle(fs, data, false) == List(fs, data, false));
   CHECK(ListNoHandle(fs, kRootIno, true) == List(fs, kRootIno, true));
+  // Once a listing reached its end, asking past it again finds nothing, and
+  // a pass may start again anywhere (seekdir): offset 3 is after child 0.
+  auto from = [&](uint64_t off) {
+    std::vector<std::string> names;
+    REQUIRE(fs.ReadDir(data, 0, off, true, [&](const std::string& n, const Entry&, uint64_t) {
+                names.push_back(n);
+                return true;
+              }).ok());
+    return names;
+  };
+  CHECK(from(5).empty());
+  CHECK(from(5).empty());
+  CHECK(from(3) == std::vector<std::string>{"link", "small.txt"});
+  CHECK(from(0).size() == 5);
   CHECK(fs.ReadDir(Walk(fs, {"snapshots", snaps[3], "data", "small.txt"}), 0, 0, true,
                    [&](const std::string&, const Entry&, uint64_t) { return true; })
             .code() == Code::kInvalidArgument);
