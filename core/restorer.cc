@@ -389,7 +389,6 @@ Status RestoreTree(BlobStore* store, const Hash& tree, const RestoreOptions& opt
                    Progress* progress, RestoreResult* result) {
   Progress local_progress;
   if (!progress) progress = &local_progress;
-  if (getenv("KTHREADS")) const_cast<RestoreOptions&>(opts).threads = atoi(getenv("KTHREADS"));  // TEMP
   size_t threads = opts.threads > 0 ? static_cast<size_t>(opts.threads)
                                     : std::max(1u, std::thread::hardware_concurrency());
   ThreadPool pool(threads);
