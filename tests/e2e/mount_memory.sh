@@ -12,7 +12,11 @@ need_fuse
 [ -w /proc/sys/vm/drop_caches ] || fail "needs root: writes /proc/sys/vm/drop_caches"
 
 cap_kb=$((128 * 1024)) growth_kb=$((8 * 1024))
-if ldd "$K" | grep -q libasan; then
+# Not `ldd | grep -q`: under pipefail, grep leaving at the first match can
+# kill ldd with SIGPIPE, which made an ASan run look uninstrumented (256 MB
+# quarantine against the plain build's cap: a 550 MB "peak" in CI).
+libs=$(ldd "$K")
+if [[ $libs == *libasan* ]]; then
   # An AddressSanitizer build: its shadow memory, redzones and per-size-class
   # caches weigh on every allocation, and its quarantine (256 MB unless told)
   # holds freed memory back. Everything is still walked, read and compared;
