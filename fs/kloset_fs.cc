@@ -85,6 +85,7 @@ void NodeToStat(const Node& d, uint64_t ino, struct stat* st) {
 
 KlosetFs::KlosetFs(Repository* repo, FsOptions opts, SnapshotLoader loader)
     : repo_(repo), opts_(opts), loader_(std::move(loader)) {
+  lean_ = opts_.lean_listings;
   if (!loader_) loader_ = [this](std::vector<Snapshot>* out) { return ListSnapshots(repo_, out); };
   pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(std::max(1, opts_.fetch_threads)));
   cache_ = std::make_unique<ChunkCache>(repo_, opts_.cache_bytes, pool_.get());
@@ -173,8 +174,10 @@ KlosetFs::InodePtr KlosetFs::Intern(uint64_t parent, const std::string& name,
                                     const std::function<InodePtr()>& make) {
   std::lock_guard<std::mutex> l(inodes_mu_);
   auto key = std::make_pair(parent, name);
-  auto it = by_name_.find(key);
-  if (it != by_name_.end()) {
+  // One search serves both the hit and, as the insert hint, the miss: a cold
+  // listing interns every entry it hands the kernel.
+  auto it = by_name_.lower_bound(key);
+  if (it != by_name_.end() && it->first == key) {
     auto& n = inodes_.at(it->second);
     n->nlookup++;
     return n;
@@ -182,10 +185,10 @@ KlosetFs::InodePtr KlosetFs::Intern(uint64_t parent, const std::string& name,
   InodePtr n = make();
   n->ino = next_ino_++;
   n->parent = parent;
-  n->name = name;
+  if (n->name != name) n->name = name;
   n->nlookup = 1;
-  inodes_[n->ino] = n;
-  by_name_[key] = n->ino;
+  inodes_.emplace(n->ino, n);
+  by_name_.emplace_hint(it, std::move(key), n->ino);
   return n;
 }
 
@@ -375,8 +378,23 @@ Status KlosetFs::Lookup(uint64_t parent, const std::string& name, Entry* out) {
   if (dir->kind != Kind::kEntry) Refresh(false).ok();  // a failure keeps the last list
   InodePtr child;
   KLOSET_RETURN_IF_ERROR(Child(dir, name, &child));
+  // A file looked up inside a snapshot: something stats files, so listings
+  // carry inodes again (ReadDir, "Lean listings").
+  if (child->kind == Kind::kEntry && !IsDirectory(*child) && lean_.load()) EndLeanListings();
   FillEntry(child, out);
   return Status::OK();
+}
+
+void KlosetFs::EndLeanListings() {
+  std::vector<uint64_t> dirs;
+  {
+    std::lock_guard<std::mutex> l(inodes_mu_);
+    if (!lean_.exchange(false)) return;  // another lookup ended them first
+    dirs.swap(lean_dirs_);
+  }
+  // A lean listing still on its way to the kernel when this runs may stay
+  // cached lean: its files then cost a lookup each, nothing worse.
+  if (listing_invalidator_ && !dirs.empty()) listing_invalidator_(std::move(dirs));
 }
 
 Status KlosetFs::GetAttr(uint64_t ino, struct stat* st, double* timeout) {

@@ -63,6 +63,8 @@ struct FsOptions {
   // and attributes may be cached for as long as the kernel likes.
   double immutable_timeout_s = 86400;
   double virtual_timeout_s = 1;
+  // Name-only listings until something is looked up: see ReadDir.
+  bool lean_listings = true;
 };
 
 struct Entry {
@@ -111,8 +113,24 @@ class KlosetFs {
   // report as mtime the time the snapshot list last changed, and GetAttr of
   // one rereads the list when older than the refresh interval: a changed
   // mtime makes the kernel drop its cached listing.
+  //
+  // Lean listings (opts.lean_listings): until the first lookup of a file,
+  // symlink or other non-directory inside a snapshot, plus listings of
+  // snapshot directories hand the kernel inodes for subdirectories only
+  // (Entry::ino 0 for the rest: the kernel then keeps just the name and
+  // type). A walk that needs names only (find, locate-style searches) then
+  // costs neither the daemon nor the kernel an inode per file. That first
+  // lookup means something stats files (tar, cp, ls -l, du): from then on
+  // listings are full again, and the listings the kernel cached lean are
+  // handed to the invalidator set below, so that their next reader asks
+  // again and gets inodes and attributes with the names.
   using DirFiller = std::function<bool(const std::string&, const Entry&, uint64_t)>;
   Status ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, const DirFiller& fill);
+  // Called once, without locks held, with the directories listed lean; it
+  // must not block on the kernel (the FUSE edge hands them to a thread).
+  using ListingInvalidator = std::function<void(std::vector<uint64_t> dirs)>;
+  void SetListingInvalidator(ListingInvalidator f) { listing_invalidator_ = std::move(f); }
+  bool lean_listings() const { return lean_.load(); }
   void ReleaseDir(uint64_t fh);
 
   // kPermission (EROFS at the edge) for any write access.
@@ -231,6 +249,13 @@ class KlosetFs {
   std::mutex layout_mu_;
   std::shared_ptr<const Layout> layout_;
   std::chrono::steady_clock::time_point layout_time_;
+
+  // Lean listings: on until the first lookup of a non-directory; the
+  // directories listed lean meanwhile (guarded by inodes_mu_).
+  std::atomic<bool> lean_{false};
+  std::vector<uint64_t> lean_dirs_;
+  ListingInvalidator listing_invalidator_;
+  void EndLeanListings();
 
   mutable std::mutex inodes_mu_;
   std::unordered_map<uint64_t, InodePtr> inodes_;

@@ -159,10 +159,20 @@ Status KlosetFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
   }
   uint64_t index = offset < 2 ? 0 : offset - 2;
   uint64_t next = index;
+  bool lean = plus && dir->kind == Kind::kEntry && lean_.load();
+  if (lean) {
+    std::lock_guard<std::mutex> l(inodes_mu_);
+    if (lean_.load()) {
+      if (offset == 0) lean_dirs_.push_back(dir->ino);
+    } else {
+      lean = false;  // ended meanwhile: this listing would not be invalidated
+    }
+  }
   return ListChildren(dir, h.get(), index, [&](const std::string& name, const InodePtr& cand) {
     Entry e;
     next++;
-    if (!plus) {
+    if (!plus || (lean && !IsDirectory(*cand))) {
+      // The name and type only: no inode for the kernel to hold (ino 0).
       Stat(*cand, &e.attr);
       e.attr.st_ino = kUnknownIno;
       return fill(name, e, next + 2);

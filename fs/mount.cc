@@ -9,12 +9,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "fs/control.h"
 #include "fs/fuse_ops.h"
@@ -79,6 +85,50 @@ nlohmann::json HandleControl(KlosetFs* kfs, const nlohmann::json& req) {
   }
   return {{"ok", false}, {"error", "unknown request: " + op}};
 }
+
+// Drops the kernel's cached listings of the directories KlosetFs listed lean
+// (KlosetFs::ReadDir), once, on a thread of its own: a notification waits on
+// the kernel, and the FUSE worker whose lookup ended lean listings must not.
+class ListingInvalidation {
+ public:
+  explicit ListingInvalidation(fuse_session* se) : se_(se) {}
+  ~ListingInvalidation() { Stop(5); }
+
+  void Start(std::vector<uint64_t> dirs) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_ || thread_.joinable()) return;
+    running_ = true;
+    thread_ = std::thread([this, dirs = std::move(dirs)] {
+      for (uint64_t ino : dirs) {
+        if (stopping_.load()) break;
+        // ENOENT (forgotten meanwhile) and ENOTCONN (unmounted) are fine.
+        fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
+      }
+      std::lock_guard<std::mutex> l2(mu_);
+      running_ = false;
+      cv_.notify_all();
+    });
+  }
+
+  // True when no notification is under way, so the session may be destroyed.
+  bool Stop(int seconds) {
+    std::unique_lock<std::mutex> l(mu_);
+    stop_ = true;
+    stopping_ = true;
+    bool done = cv_.wait_for(l, std::chrono::seconds(seconds), [this] { return !running_; });
+    l.unlock();
+    if (thread_.joinable()) done ? thread_.join() : thread_.detach();
+    return done;
+  }
+
+ private:
+  fuse_session* se_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false, running_ = false;  // guarded by mu_
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
 
 // Serves the mount in this process. `ready_fd` (or -1) receives "OK" once
 // the kernel mount exists, or the error message.
@@ -165,6 +215,9 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
       fuse_lowlevel_notify_inval_entry(se, parent, name.data(), name.size());
     });
   }
+  ListingInvalidation listings(se);
+  kfs.SetListingInvalidator(
+      [&listings](std::vector<uint64_t> dirs) { listings.Start(std::move(dirs)); });
   struct fuse_loop_config cfg;
   std::memset(&cfg, 0, sizeof cfg);
   cfg.clone_fd = 0;
@@ -172,7 +225,8 @@ Status Serve(const MountOptions& opts, const RepoOpener& open, int ready_fd) {
   int rc = fuse_session_loop_mt(se, &cfg);
   // No kernel notification may outlive the session; one stuck on a request
   // this stopped loop never answers (after a signal) leaves the session be.
-  const bool drained = !kfs.ingest() || kfs.ingest()->StopInvalidating(5);
+  const bool listings_done = listings.Stop(5);
+  const bool drained = (!kfs.ingest() || kfs.ingest()->StopInvalidating(5)) && listings_done;
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   if (drained) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include <catch2/catch.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -312,6 +313,69 @@ TEST_CASE("new snapshots appear on refresh and removed ones disappear", "[fs]") 
   CHECK(fs.Lookup(kSnapshotsIno, names[2], &e).IsNotFound());
 }
 
+TEST_CASE("lean listings: names only until a file is looked up", "[fs]") {
+  auto repo = NewRepo("fs-lean");
+  SaveTree(repo.get(), kloset::testing::RandomData(100000, 3), 1700000000000000000, "alpha", {});
+  KlosetFs fs(repo.get(), FsOptions{});
+  std::vector<std::vector<uint64_t>> invalidated;
+  fs.SetListingInvalidator([&](std::vector<uint64_t> dirs) { invalidated.push_back(dirs); });
+  REQUIRE(fs.Start().ok());
+  REQUIRE(fs.lean_listings());
+  auto snaps = List(fs, kSnapshotsIno, false);
+  uint64_t root = Walk(fs, {"snapshots", snaps[2]});
+  uint64_t data = Walk(fs, {"snapshots", snaps[2], "data"});  // folders keep it lean
+  REQUIRE(fs.lean_listings());
+  // name -> ino handed to the kernel, for a readdirplus from the start
+  auto plus = [&](uint64_t dir) {
+    std::map<std::string, uint64_t> got;
+    REQUIRE(fs.ReadDir(dir, 0, 0, true, [&](const std::string& n, const Entry& e, uint64_t) {
+                got[n] = e.ino;
+                return true;
+              }).ok());
+    return got;
+  };
+  auto inodes = [&] { return nlohmann::json::parse(fs.StatsText())["inodes"].get<uint64_t>(); };
+  const uint64_t before = inodes();
+  auto lean = plus(data);
+  REQUIRE(lean.size() == 5);
+  CHECK(lean["big.bin"] == 0);  // no inode: the kernel keeps the name and type
+  CHECK(lean["small.txt"] == 0);
+  CHECK(lean["link"] == 0);
+  CHECK(inodes() == before);
+  CHECK(plus(root)["data"] == data);  // a folder: an inode, so walks need no lookup
+  CHECK(invalidated.empty());
+
+  // A file looked up (a stat): listings are full from now on, and the ones
+  // the kernel may hold lean are handed over once to be dropped.
+  uint64_t small = Walk(fs, {"snapshots", snaps[2], "data", "small.txt"});
+  CHECK_FALSE(fs.lean_listings());
+  REQUIRE(invalidated.size() == 1);
+  CHECK(std::set<uint64_t>(invalidated[0].begin(), invalidated[0].end()) ==
+        std::set<uint64_t>{data, root});
+  auto full = plus(data);
+  CHECK(full["small.txt"] == small);
+  CHECK(full["big.bin"] != 0);
+  CHECK(inodes() > before);
+  Walk(fs, {"snapshots", snaps[2], "data", "big.bin"});
+  CHECK(invalidated.size() == 1);
+
+  // Off by option: full listings from the start.
+  FsOptions off;
+  off.lean_listings = false;
+  KlosetFs fs2(repo.get(), off);
+  REQUIRE(fs2.Start().ok());
+  CHECK_FALSE(fs2.lean_listings());
+  uint64_t data2 = Walk(fs2, {"snapshots", snaps[2], "data"});
+  bool all = true;
+  REQUIRE(fs2.ReadDir(data2, 0, 0, true,
+                      [&](const std::string& n, const Entry& e, uint64_t) {
+                        if (n != "." && n != "..") all = all && e.ino != 0;
+                        return true;
+                      })
+              .ok());
+  CHECK(all);
+}
+
 TEST_CASE("files read without an open handle, as with zero-message opens", "[fs]") {
   auto repo = NewRepo("fs-no-handle");
   std::string big = kloset::testing::RandomData(3 << 20, 3);
@@ -319,6 +383,7 @@ TEST_CASE("files read without an open handle, as with zero-message opens", "[fs]
   FsOptions opts;
   opts.cache_bytes = 16 << 20;  // holds everything: the prefetch is not evicted
   opts.prefetch_files = 2;
+  opts.lean_listings = false;  // listings intern every entry, as after a stat
   KlosetFs fs(repo.get(), opts);
   REQUIRE(fs.Start().ok());
   auto snaps = List(fs, kSnapshotsIno, false);
@@ -393,6 +458,7 @@ TEST_CASE("opening a file prefetches the next files of its directory", "[fs]") {
   REQUIRE(SaveSnapshot(repo.get(), &s).ok());
 
   FsOptions opts;
+  opts.lean_listings = false;  // listings intern every entry, as after a stat
   opts.prefetch_files = 3;
   KlosetFs fs(repo.get(), opts);
   REQUIRE(fs.Start().ok());
