@@ -202,7 +202,8 @@ void KlosetFs::Forget(uint64_t ino, uint64_t nlookup) {
   n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
   if (n->nlookup == 0) {
     by_name_.erase(std::make_pair(n->parent, n->name));
-    inodes_.erase(it);  // open handles keep their own reference
+    lean_dirs_.erase(ino);  // the kernel holds no listing of it any more
+    inodes_.erase(it);      // open handles keep their own reference
   }
 }
 
@@ -390,7 +391,8 @@ void KlosetFs::EndLeanListings() {
   {
     std::lock_guard<std::mutex> l(inodes_mu_);
     if (!lean_.exchange(false)) return;  // another lookup ended them first
-    dirs.swap(lean_dirs_);
+    dirs.assign(lean_dirs_.begin(), lean_dirs_.end());
+    lean_dirs_.clear();
   }
   // A lean listing still on its way to the kernel when this runs may stay
   // cached lean: its files then cost a lookup each, nothing worse.

@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/lock.h"
@@ -251,9 +252,10 @@ class KlosetFs {
   std::chrono::steady_clock::time_point layout_time_;
 
   // Lean listings: on until the first lookup of a non-directory; the
-  // directories listed lean meanwhile (guarded by inodes_mu_).
+  // directories listed lean meanwhile and not forgotten since (guarded by
+  // inodes_mu_; a set, so that listing a folder again adds nothing).
   std::atomic<bool> lean_{false};
-  std::vector<uint64_t> lean_dirs_;
+  std::unordered_set<uint64_t> lean_dirs_;
   ListingInvalidator listing_invalidator_;
   void EndLeanListings();
 

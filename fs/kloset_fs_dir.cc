@@ -163,7 +163,7 @@ Status KlosetFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
   if (lean) {
     std::lock_guard<std::mutex> l(inodes_mu_);
     if (lean_.load()) {
-      if (offset == 0) lean_dirs_.push_back(dir->ino);
+      if (offset == 0) lean_dirs_.insert(dir->ino);
     } else {
       lean = false;  // ended meanwhile: this listing would not be invalidated
     }

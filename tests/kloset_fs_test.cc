@@ -316,6 +316,7 @@ TEST_CASE("new snapshots appear on refresh and removed ones disappear", "[fs]") 
 TEST_CASE("lean listings: names only until a file is looked up", "[fs]") {
   auto repo = NewRepo("fs-lean");
   SaveTree(repo.get(), kloset::testing::RandomData(100000, 3), 1700000000000000000, "alpha", {});
+  SaveTree(repo.get(), kloset::testing::RandomData(100, 4), 1700000100000000000, "beta", {});
   KlosetFs fs(repo.get(), FsOptions{});
   std::vector<std::vector<uint64_t>> invalidated;
   fs.SetListingInvalidator([&](std::vector<uint64_t> dirs) { invalidated.push_back(dirs); });
@@ -343,6 +344,10 @@ TEST_CASE("lean listings: names only until a file is looked up", "[fs]") {
   CHECK(lean["link"] == 0);
   CHECK(inodes() == before);
   CHECK(plus(root)["data"] == data);  // a folder: an inode, so walks need no lookup
+  // A folder listed lean, then forgotten by the kernel: nothing to drop.
+  uint64_t other = Walk(fs, {"snapshots", snaps[3]});
+  plus(other);
+  fs.Forget(other, 1);
   CHECK(invalidated.empty());
 
   // A file looked up (a stat): listings are full from now on, and the ones
