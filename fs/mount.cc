@@ -96,7 +96,7 @@ class ListingInvalidation {
 
   void Start(std::vector<uint64_t> dirs) {
     std::lock_guard<std::mutex> l(mu_);
-    if (stop_ || thread_.joinable()) return;
+    if (stopping_.load() || thread_.joinable()) return;
     running_ = true;
     thread_ = std::thread([this, dirs = std::move(dirs)] {
       for (uint64_t ino : dirs) {
@@ -113,8 +113,7 @@ class ListingInvalidation {
   // True when no notification is under way, so the session may be destroyed.
   bool Stop(int seconds) {
     std::unique_lock<std::mutex> l(mu_);
-    stop_ = true;
-    stopping_ = true;
+    stopping_ = true;  // under mu_: no Start after this
     bool done = cv_.wait_for(l, std::chrono::seconds(seconds), [this] { return !running_; });
     l.unlock();
     if (thread_.joinable()) done ? thread_.join() : thread_.detach();
@@ -125,8 +124,8 @@ class ListingInvalidation {
   fuse_session* se_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false, running_ = false;  // guarded by mu_
-  std::atomic<bool> stopping_{false};
+  bool running_ = false;               // guarded by mu_
+  std::atomic<bool> stopping_{false};  // set under mu_; the thread reads it unlocked
   std::thread thread_;
 };
 
