@@ -85,11 +85,25 @@ check_view() {  # mount options...
 
   step "[$mode] a snapshot made while mounted appears; latest follows"
   local n; n=$(ls "$mnt/snapshots" | wc -l)
+  cp -a "$src/a.txt" "$T/a.txt.orig"
   echo "changed $mode" > "$src/a.txt"
   "$K" backup "$store" "$src" --quiet
   sleep 6   # documented refresh interval: 5 s
   [ "$(ls "$mnt/snapshots" | wc -l)" = $((n + 1)) ] || fail "new snapshot did not appear: $(ls "$mnt/snapshots")"
   [ "$(cat "$mnt/latest$src/a.txt")" = "changed $mode" ] || fail "latest did not follow"
+
+  step "[$mode] a snapshot removed from the store disappears; latest goes back"
+  local newest
+  newest=$("$K" snapshots "$store" --json |
+    python3 -c 'import json, sys; print(max(json.load(sys.stdin), key=lambda s: s["time"])["id"])')
+  [ -f "$store/snapshots/$newest" ] || fail "no snapshot object $newest"
+  rm "$store/snapshots/$newest"  # what another host's forget does
+  sleep 6
+  [ "$(ls "$mnt/snapshots" | wc -l)" = "$n" ] || fail "removed snapshot still shown: $(ls "$mnt/snapshots")"
+  cmp -s "$mnt/latest$src/a.txt" "$T/a.txt.orig" || fail "latest did not go back to the older snapshot"
+  # Back to the old bytes and mtime in place (a.txt has a hard link).
+  cat "$T/a.txt.orig" > "$src/a.txt"
+  touch -r "$T/a.txt.orig" "$src/a.txt"
 
   step "[$mode] unmount while a file is open, then no mount is left"
   exec 7< "$mnt/latest$src/sub/text.txt"
