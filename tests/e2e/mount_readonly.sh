@@ -97,7 +97,7 @@ check_view() {  # mount options...
   newest=$("$K" snapshots "$store" --json |
     python3 -c 'import json, sys; print(max(json.load(sys.stdin), key=lambda s: s["time"])["id"])')
   [ -f "$store/snapshots/$newest" ] || fail "no snapshot object $newest"
-  rm "$store/snapshots/$newest"  # what another host's forget does
+  rm "$store/snapshots/$newest"  # as a forget from another process or host would
   sleep 6
   [ "$(ls "$mnt/snapshots" | wc -l)" = "$n" ] || fail "removed snapshot still shown: $(ls "$mnt/snapshots")"
   cmp -s "$mnt/latest$src/a.txt" "$T/a.txt.orig" || fail "latest did not go back to the older snapshot"
